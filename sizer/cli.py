@@ -1,0 +1,196 @@
+"""The `sizer` command line: thin commands over the library, one output sink.
+
+Each command parses its options, calls one library function and hands the result to
+:mod:`sizer.output`.  Errors in the user's input become one line on stderr and exit code 2
+(``SIZER_DEBUG=1`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable, Optional
+
+import click
+
+from sizer import __version__
+from sizer.errors import DataFileError, InvalidInputError, SizerError, UnknownIdError, UnsupportedError
+
+# Named exit codes.
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_BAD_INPUT = 2
+
+# Exception type -> stable error code in JSON envelopes (most specific first).
+ERROR_CODES: list[tuple[type[BaseException], str]] = [
+    (UnknownIdError, "unknown-id"),
+    (DataFileError, "bad-data-file"),
+    (UnsupportedError, "unsupported"),
+    (InvalidInputError, "invalid-input"),
+    (SizerError, "error"),
+]
+
+
+class BadInput(click.ClickException):
+    """A SizerError shown as `Error: …` with exit code 2."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+def _error_code(exc: BaseException) -> str:
+    return next(code for kind, code in ERROR_CODES if isinstance(exc, kind))
+
+
+class SizerGroup(click.Group):
+    """Maps SizerError to one line and exit code 2; with --json also prints an error envelope."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SizerError as exc:
+            if os.environ.get("SIZER_DEBUG"):
+                raise
+            message = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            sub = ctx.meta.get("sizer.command")
+            if ctx.meta.get("sizer.json") and sub:
+                from sizer.output import error_envelope, print_json
+
+                print_json(error_envelope(sub, _error_code(exc), message))
+            raise BadInput(message) from None
+
+
+def json_option(command_name: str) -> Callable:
+    """The `--json` flag, which also tells the error handler to answer in JSON."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        ctx.meta["sizer.command"] = command_name
+        ctx.meta["sizer.json"] = value
+        return value
+
+    return click.option("--json", "json_", is_flag=True, callback=remember, help="Print one JSON document (see `sizer schema`).")
+
+
+def _emit(command: str, data: Any, json_: bool, render: Callable[[Any], str], warnings: list[str] = ()) -> None:
+    from sizer.output import envelope, print_json, warn
+
+    if json_:
+        print_json(envelope(command, data, warnings))
+    else:
+        click.echo(render(data))
+    for message in warnings:
+        warn(message)
+
+
+@click.group(cls=SizerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="sizer")
+def cli() -> None:
+    """Size, plan and deploy open-weight LLMs on your own hardware.
+
+    \b
+    sizer detect                   what this machine has
+    sizer hardware --vendor apple  the hardware catalog
+    sizer models --family qwen     the model catalog
+    sizer schema detect            JSON Schema of a --json output
+    """
+
+
+# --------------------------------------------------------------------------- detect
+
+
+@cli.command()
+@json_option("detect")
+@click.option("--bench", is_flag=True, help="Measure memory bandwidth for a few seconds (not yet: uses catalog figures).")
+def detect(json_: bool, bench: bool) -> None:
+    """Show the CPU, memory and accelerators sizer finds on this machine."""
+    from sizer.detect import detect_machine
+    from sizer.render import render_machine
+
+    machine = detect_machine(bench=bench)
+    _emit("detect", machine, json_, render_machine, machine.warnings)
+
+
+# --------------------------------------------------------------------------- catalogs
+
+
+@cli.command()
+@json_option("hardware")
+@click.option("--vendor", type=click.Choice(["nvidia", "amd", "apple", "intel", "generic"]), help="Only this vendor.")
+@click.option("--kind", type=click.Choice(["gpu", "apple-silicon", "cpu-platform"]), help="Only this kind of device.")
+@click.option("--min-memory", type=click.FloatRange(min=0), metavar="GB", help="At least this much memory (largest option for Apple).")
+@click.option("--search", "search", metavar="TEXT", help="Id or name contains TEXT.")
+def hardware(json_: bool, vendor: Optional[str], kind: Optional[str], min_memory: Optional[float], search: Optional[str]) -> None:
+    """List the hardware catalog (GPUs, Apple Silicon, CPU platforms)."""
+    from sizer.catalog import hardware_entries
+    from sizer.render import render_hardware
+
+    entries = [
+        e
+        for e in hardware_entries()
+        if (vendor is None or e.vendor == vendor)
+        and (kind is None or e.kind == kind)
+        and (min_memory is None or max([e.memory_gib or 0, *e.memory_options_gib]) >= min_memory)
+        and (search is None or search.lower() in e.id or search.lower() in e.name.lower())
+    ]
+    _emit("hardware", entries, json_, render_hardware)
+
+
+@cli.command()
+@json_option("models")
+@click.option("--family", metavar="NAME", help="Only this family (llama, qwen, gemma, mistral, phi, deepseek, gpt-oss…).")
+@click.option("--min-params", type=click.FloatRange(min=0), metavar="B", help="At least this many billion parameters.")
+@click.option("--max-params", type=click.FloatRange(min=0), metavar="B", help="At most this many billion parameters.")
+@click.option("--moe/--dense", default=None, help="Only mixture-of-experts, or only dense models.")
+@click.option("--search", "search", metavar="TEXT", help="Id, name or repo contains TEXT.")
+def models(
+    json_: bool, family: Optional[str], min_params: Optional[float], max_params: Optional[float], moe: Optional[bool], search: Optional[str]
+) -> None:
+    """List the model catalog."""
+    from sizer.catalog import model_entries
+    from sizer.render import render_models
+
+    def billions(entry) -> float:
+        return (entry.params_total or 0) / 1e9
+
+    entries = [
+        e
+        for e in model_entries()
+        if (family is None or e.family == family.lower())
+        and (min_params is None or billions(e) >= min_params)
+        and (max_params is None or billions(e) <= max_params)
+        and (moe is None or e.is_moe == moe)
+        and (search is None or any(search.lower() in s.lower() for s in (e.id, e.name, e.hf_repo)))
+    ]
+    _emit("models", entries, json_, render_models)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@cli.command()
+@click.argument("name", required=False)
+def schema(name: Optional[str]) -> None:
+    """Print the JSON Schema of a command's --json output (or of a catalog file).
+
+    Without NAME, list the names.
+    """
+    from sizer.output import json_schema, print_json, schema_names
+
+    if name is None:
+        click.echo("\n".join(schema_names()))
+        return
+    if name not in schema_names():
+        raise InvalidInputError(f"no schema named '{name}'; choose from {', '.join(schema_names())}")
+    print_json(json_schema(name))
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(args=argv, prog_name="sizer")
+    except KeyboardInterrupt:  # pragma: no cover - interactive
+        sys.stderr.write("Interrupted\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,145 @@
+"""What every engine module provides, and the registry that makes adding an engine adding a file.
+
+An engine module defines one subclass: ``class Vllm(Engine, name="vllm")``.  The subclass
+owns everything about its engine: the formats it runs, its defaults, how it spends memory and
+places layers, its flags.  The estimator and the recommender only iterate over the registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Optional
+
+from sizer.errors import InvalidInputError, UnsupportedError
+from sizer.estimate.result import MemoryBreakdown, Placement, Settings, Unknown
+from sizer.estimate.weights import Weights
+from sizer.types import Accelerator, Machine, ModelEntry
+
+MIB = 2**20
+GIB = 2**30
+
+_REGISTRY: dict[str, type["Engine"]] = {}
+
+
+@dataclass
+class Request:
+    """What the user asked for; None means 'the engine's default'."""
+
+    ctx: Optional[int] = None
+    parallel: Optional[int] = None
+    kv_type: Optional[str] = None
+    kv_type_v: Optional[str] = None
+    flash_attn: Optional[bool] = None
+    n_batch: Optional[int] = None
+    n_ubatch: Optional[int] = None
+    gpu_layers: Optional[int] = None
+    gpu_memory_utilization: Optional[float] = None
+    tensor_parallel: Optional[int] = None
+    pipeline_parallel: Optional[int] = None
+    max_num_batched_tokens: Optional[int] = None
+    enforce_eager: Optional[bool] = None
+
+
+@dataclass
+class EngineResult:
+    """An engine's answer: settings it resolved, memory per device, placement."""
+
+    settings: Settings
+    memory: MemoryBreakdown
+    placement: Optional[Placement]
+    fits: Optional[bool]
+    warnings: list[str] = field(default_factory=list)
+    unknowns: list[Unknown] = field(default_factory=list)
+
+
+class Engine:
+    """Base of the engine registry; subclasses register themselves by name."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    weights_format: ClassVar[str]  # "gguf" or "safetensors"
+    kv_cache_types: ClassVar[tuple[str, ...]]
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, name: str, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if name in _REGISTRY:
+            raise TypeError(f"engine '{name}' is registered twice ({_REGISTRY[name].__module__} and {cls.__module__})")
+        cls.name = name
+        _REGISTRY[name] = cls
+
+    # --- what it runs -------------------------------------------------------------
+    def default_quant(self, model: ModelEntry) -> str:
+        raise NotImplementedError
+
+    def quant_names(self) -> tuple[str, ...]:
+        """Quantization names this engine accepts for --quant."""
+        raise NotImplementedError
+
+    def cannot_run(self, model: ModelEntry, quant: str, machine: Optional[Machine]) -> Optional[str]:
+        """Why this engine cannot run this model/quant on this machine, or None."""
+        return None
+
+    # --- memory ---------------------------------------------------------------------
+    def estimate(self, model: ModelEntry, weights: Weights, request: Request, machine: Optional[Machine]) -> EngineResult:
+        raise NotImplementedError
+
+
+def engine_names() -> list[str]:
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def get_engine(name: str) -> Engine:
+    _load_all()
+    key = name.strip().lower()
+    for engine_name, cls in _REGISTRY.items():
+        if key == engine_name or key in cls.aliases:
+            return cls()
+    raise InvalidInputError(f"unknown backend '{name}'; choose from {', '.join(sorted(_REGISTRY))}")
+
+
+def _load_all() -> None:
+    """Import every engine module so that each registers itself."""
+    import importlib
+    import pkgutil
+
+    import sizer.engines as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name != "base" and not info.name.startswith("_"):
+            importlib.import_module(f"sizer.engines.{info.name}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def pad(value: int, multiple: int) -> int:
+    """Round up to a multiple, as GGML_PAD does."""
+    return (value + multiple - 1) // multiple * multiple
+
+
+def gpus(machine: Optional[Machine]) -> list[tuple[int, Accelerator]]:
+    """(host index, accelerator) for every GPU-like accelerator of the machine."""
+    if machine is None:
+        return []
+    return [(h, a) for h, host in enumerate(machine.hosts) for a in host.accelerators]
+
+
+def device_capacity(accelerator: Accelerator) -> Optional[int]:
+    """Bytes an engine may allocate on a device: the working-set limit on unified memory, else free VRAM."""
+    if accelerator.unified_memory and accelerator.working_set_limit_bytes:
+        return accelerator.working_set_limit_bytes
+    if accelerator.memory_free_bytes is not None:
+        return accelerator.memory_free_bytes
+    return accelerator.memory_total_bytes
+
+
+def check_positive(name: str, value: Optional[int], *, maximum: int) -> None:
+    if value is not None and not 0 < value <= maximum:
+        raise InvalidInputError(f"{name} must be between 1 and {maximum:,}, got {value}")
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise UnsupportedError(message)

@@ -1,0 +1,444 @@
+"""llama.cpp (`llama-server`): GGUF weights, a padded KV cache, graph compute buffers, layer offload.
+
+Every rule here is read from llama.cpp's source at the commit named in ../shared/ENGINES.md
+(`src/llama-context.cpp`, `src/llama-kv-cache-iswa.cpp`, `src/llama-model.cpp`) or fitted to
+the buffer sizes llama.cpp logs (../shared/ground_truth/runtime_logs.json); each constant says which.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Optional
+
+from sizer.engines.base import (
+    GIB,
+    MIB,
+    Engine,
+    EngineResult,
+    Request,
+    check_positive,
+    device_capacity,
+    pad,
+)
+from sizer.errors import InvalidInputError, UnsupportedError
+from sizer.estimate import kv as kvmod
+from sizer.estimate.result import DeviceMemory, MemoryBreakdown, Settings, Unknown
+from sizer.estimate.weights import Weights
+from sizer.types import Accelerator, Host, Machine, ModelEntry
+
+# common/common.h (ENGINES.md; runtime_logs constants const-llamacpp-common-defaults)
+DEFAULT_N_BATCH = 2048
+DEFAULT_N_UBATCH = 512
+FIT_TARGET_BYTES = 1024 * MIB  # --fit-target: free margin --fit leaves per device
+# src/llama-context.cpp: "cparams.n_ctx = GGML_PAD(cparams.n_ctx, 256)"; same pad per slot
+CTX_PAD = 256
+# src/llama-kv-cache-iswa.cpp: "the SWA cache is always padded to 256"
+SWA_PAD = 256
+# sizer's default context when the user gives none (llama-server alone takes n_ctx_train and
+# lets --fit shrink it; a plan must be reproducible, so sizer names a context explicitly).
+DEFAULT_CTX = 8192
+MAX_CTX = 1 << 24
+
+# Per-process driver/context memory on each GPU the engine touches.  llama.cpp's memory
+# breakdown reports it as "unaccounted": 451-456 MiB per RTX 4090, 749 MiB on an RTX PRO 6000
+# Blackwell (runtime_logs constants const-cuda-overhead-llamacpp-breakdown, llama.cpp PR #15860).
+# Keyed by CUDA compute capability major; other NVIDIA parts use the Ada figure.
+CUDA_CONTEXT_BYTES = {12: 749 * MIB, 8: 453 * MIB}
+DEFAULT_CUDA_CONTEXT_BYTES = 453 * MIB
+# Cache types llama.cpp accepts for -ctk/-ctv (common/arg.cpp via ENGINES.md).
+KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
+
+# GGUF file types llama.cpp's quantizer writes (llama-quantize's list); gguf_quant owns the rules.
+GGUF_QUANTS = (
+    "F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S", "Q4_0", "Q4_1",
+    "IQ4_XS", "IQ4_NL", "Q3_K_L", "Q3_K_M", "Q3_K_S", "IQ3_M", "IQ3_S", "IQ3_XS", "IQ3_XXS", "Q2_K", "Q2_K_S",
+    "IQ2_M", "IQ2_S", "IQ2_XS", "IQ2_XXS", "IQ1_M", "IQ1_S", "MXFP4_MOE",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Kv:
+    """The KV layout llama.cpp derives from -c, -np and -ub."""
+
+    n_ctx: int  # total cells of a full-attention layer (all streams)
+    n_ctx_seq: int  # cells one sequence may use
+    streams: int  # 1 with a unified cache, else one per slot
+    swa_cells: int  # cells of a sliding/chunked layer (all streams)
+
+
+def kv_layout(model: ModelEntry, ctx: int, parallel: int, n_ubatch: int, *, swa_full: bool = False) -> Kv:
+    """Cells per layer kind, as llama_context and llama_kv_cache_iswa size them."""
+    n_ctx = pad(ctx * parallel, CTX_PAD)
+    unified = parallel == 1  # an explicit -np N turns the unified cache off (common/common.h: kv_unified=false)
+    if unified:
+        n_ctx_seq, streams = n_ctx, 1
+    else:
+        n_ctx_seq = pad(n_ctx // parallel, CTX_PAD)
+        n_ctx, streams = n_ctx_seq * parallel, parallel
+    window = model.sliding_window or model.attention_chunk_size or 0
+    if swa_full or not window:
+        swa_per_stream = n_ctx_seq
+    else:
+        swa_per_stream = pad(min(n_ctx_seq, window * (parallel if unified else 1) + n_ubatch), SWA_PAD)
+    return Kv(n_ctx=n_ctx, n_ctx_seq=n_ctx_seq, streams=streams, swa_cells=swa_per_stream * streams)
+
+
+def layer_cells(model: ModelEntry, layer: int, layout: Kv) -> int:
+    kind = model.layer_kind(layer)
+    if kind in ("S", "C"):
+        return layout.swa_cells
+    if kind == "L":
+        return 0
+    return layout.n_ctx
+
+
+def layer_kv_bytes(model: ModelEntry, layout: Kv, type_k: str, type_v: str) -> list[int]:
+    shapes = kvmod.layer_cache_shapes(model)
+    return [kvmod.layer_cache_bytes(s, layer_cells(model, i, layout), type_k, type_v) for i, s in enumerate(shapes)]
+
+
+# ---------------------------------------------------------------------------- compute buffers
+#
+# ggml's graph allocator reuses memory, so a backend's compute buffer is the peak of the tensors
+# alive at once, not their sum.  Fitted mechanism (each term a tensor llama.cpp builds, f32):
+#   attention without flash attention: KQ scores n_head x n_kv x n_ubatch + the mask n_kv x n_ubatch
+#                                      + 4 activations n_embd x n_ubatch
+#   attention with flash attention:    the f16 mask n_kv x n_ubatch + 4 activations (no KQ matrix)
+#   dense FFN:                         gate and up, 2 x n_ff x n_ubatch
+#   MoE FFN:                           gate and up for each used expert, 2 x n_ff_exp x n_used x n_ubatch
+#   output layer:                      logits n_vocab x n_ubatch + the normed input n_embd x n_ubatch
+# Checked against runtime_logs llama_cpp records (Mistral-7B 2k/32k no-FA: 164/2144 MiB; 4-GPU 7B:
+# 296 MiB; Qwen2.5-3B: 300.75 MiB; TriLM: 105 MiB) in tests/estimate/test_llamacpp_runtime.py.
+F32 = 4
+
+
+def _attention_peak(model: ModelEntry, n_kv: int, n_ubatch: int, flash_attn: bool) -> int:
+    activations = 4 * model.hidden_size * n_ubatch * F32
+    if flash_attn:
+        return n_kv * n_ubatch * 2 + activations
+    return model.num_attention_heads * n_kv * n_ubatch * F32 + n_kv * n_ubatch * F32 + activations
+
+
+def _ffn_peak(model: ModelEntry, layer: int, n_ubatch: int) -> int:
+    if model.is_moe_layer(layer):
+        routed = 2 * model.moe_intermediate_size * model.num_experts_per_token * n_ubatch * F32  # type: ignore[operator]
+        shared_width = model.shared_expert_intermediate_size or (model.moe_intermediate_size or 0) * model.num_shared_experts
+        return routed + 2 * shared_width * n_ubatch * F32
+    return 2 * model.intermediate_size * n_ubatch * F32
+
+
+def output_peak(model: ModelEntry, n_ubatch: int) -> int:
+    return model.vocab_size * n_ubatch * F32 + model.hidden_size * n_ubatch * F32
+
+
+def layer_compute_peak(model: ModelEntry, layer: int, layout: Kv, n_ubatch: int, flash_attn: bool) -> int:
+    cells = layer_cells(model, layer, layout)
+    n_kv = cells // layout.streams if layout.streams > 1 else cells
+    return max(_attention_peak(model, n_kv, n_ubatch, flash_attn), _ffn_peak(model, layer, n_ubatch))
+
+
+def host_input_bytes(model: ModelEntry, layout: Kv, n_ubatch: int) -> int:
+    """The host-side compute buffer of a fully offloaded model: the f32 KQ mask and the input embeddings.
+
+    Fitted to CUDA_Host compute buffers: 12.01 MiB (Mistral-7B, 2k), 72.01 MiB (32k), 16.01 MiB (7B, 4k).
+    """
+    n_kv = layout.n_ctx_seq if layout.streams > 1 else layout.n_ctx
+    return n_kv * n_ubatch * F32 + model.hidden_size * n_ubatch * F32
+
+
+def output_buffer_bytes(model: ModelEntry, parallel: int) -> int:
+    """llama_context's output buffer: one row of f32 logits per sequence (0.58 MiB for 151936 tokens)."""
+    return model.vocab_size * F32 * parallel
+
+
+# ---------------------------------------------------------------------------- placement
+
+
+def gpu_context_bytes(accelerator: Accelerator) -> int:
+    if accelerator.vendor == "apple":
+        return 0
+    if accelerator.compute_capability:
+        major = int(accelerator.compute_capability.split(".")[0])
+        return CUDA_CONTEXT_BYTES.get(major, DEFAULT_CUDA_CONTEXT_BYTES)
+    return DEFAULT_CUDA_CONTEXT_BYTES
+
+
+def device_prefix(accelerator: Accelerator) -> str:
+    return {"nvidia": "cuda", "amd": "rocm", "apple": "metal"}.get(accelerator.vendor, "gpu")
+
+
+def layer_devices(n_layer: int, gpu_layers: int, split: list[float]) -> list[Optional[int]]:
+    """Device index of each layer 0..n_layer (the last entry is the output layer); None = CPU.
+
+    llama_model::load_tensors: the *last* `gpu_layers` layers go to the GPUs (the output layer counts
+    as layer n_layer), split by cumulative `--tensor-split` proportions with upper_bound.
+    """
+    i_gpu_start = max(n_layer - gpu_layers, 0)
+    act_gpu_layers = min(gpu_layers, n_layer + 1) if split else 0
+    total = sum(split) or 1.0
+    cumulative, running = [], 0.0
+    for share in split:
+        running += share / total
+        cumulative.append(running)
+    devices: list[Optional[int]] = []
+    for il in range(n_layer + 1):
+        if il < i_gpu_start or (il - i_gpu_start) >= act_gpu_layers:
+            devices.append(None)
+            continue
+        position = (il - i_gpu_start) / act_gpu_layers
+        devices.append(min(bisect.bisect_right(cumulative, position), len(split) - 1))
+    return devices
+
+
+class LlamaCpp(Engine, name="llama.cpp"):
+    """llama.cpp's llama-server."""
+
+    label = "llama.cpp (llama-server)"
+    weights_format = "gguf"
+    kv_cache_types = KV_TYPES
+    aliases = ("llamacpp", "llama-cpp", "llama-server", "llama_cpp")
+
+    def default_quant(self, model: ModelEntry) -> str:
+        return "MXFP4_MOE" if model.native_quant == "mxfp4" else "Q4_K_M"
+
+    def quant_names(self) -> tuple[str, ...]:
+        return GGUF_QUANTS
+
+    def cannot_run(self, model: ModelEntry, quant: str, machine: Optional[Machine]) -> Optional[str]:
+        if quant.upper() not in GGUF_QUANTS:
+            return f"{self.name} runs GGUF files; '{quant}' is not a GGUF type"
+        return None
+
+    # --- settings ---------------------------------------------------------------------
+    def default_ctx(self, model: ModelEntry, machine: Optional[Machine]) -> int:
+        return min(DEFAULT_CTX, model.max_context)
+
+    def default_parallel(self) -> int:
+        return 1
+
+    def default_batches(self) -> tuple[int, int]:
+        return DEFAULT_N_BATCH, DEFAULT_N_UBATCH
+
+    def resolve(self, model: ModelEntry, request: Request, machine: Optional[Machine]) -> tuple[Settings, list[str]]:
+        warnings: list[str] = []
+        check_positive("context length", request.ctx, maximum=MAX_CTX)
+        check_positive("parallel sequences", request.parallel, maximum=4096)
+        check_positive("ubatch", request.n_ubatch, maximum=65536)
+        check_positive("batch", request.n_batch, maximum=1 << 20)
+        ctx = request.ctx or self.default_ctx(model, machine)
+        parallel = request.parallel or self.default_parallel()
+        if ctx > model.max_context:
+            warnings.append(f"context {ctx:,} is beyond the model's trained {model.max_context:,} tokens; quality degrades past it")
+        type_k = (request.kv_type or "f16").lower()
+        type_v = (request.kv_type_v or request.kv_type or "f16").lower()
+        for cache_type in (type_k, type_v):
+            if cache_type not in KV_TYPES:
+                raise InvalidInputError(f"{self.name} has no KV cache type '{cache_type}'; choose from {', '.join(KV_TYPES)}")
+        flash_attn = True if request.flash_attn is None else request.flash_attn
+        if kvmod.is_quantized_cache(type_v) and not flash_attn:
+            raise UnsupportedError(f"{self.name} needs flash attention for a quantized V cache ({type_v}); drop --no-flash-attn")
+        default_batch, default_ubatch = self.default_batches()
+        layout_ctx = pad(ctx * parallel, CTX_PAD)
+        n_batch = min(request.n_batch or default_batch, layout_ctx)
+        n_ubatch = min(request.n_ubatch or default_ubatch, n_batch)
+        settings = Settings(
+            ctx=ctx,
+            parallel=parallel,
+            kv_type_k=type_k,
+            kv_type_v=type_v,
+            flash_attn=flash_attn,
+            n_batch=n_batch,
+            n_ubatch=n_ubatch,
+            gpu_layers=request.gpu_layers,
+        )
+        return settings, warnings
+
+    # --- memory ------------------------------------------------------------------------
+    def estimate(self, model: ModelEntry, weights: Weights, request: Request, machine: Optional[Machine]) -> EngineResult:
+        settings, warnings = self.resolve(model, request, machine)
+        unknowns: list[Unknown] = []
+        layout = kv_layout(model, settings.ctx, settings.parallel, settings.n_ubatch)  # type: ignore[arg-type]
+        settings.n_ctx = layout.n_ctx
+        host = machine.hosts[0] if machine else None
+        if machine and len(machine.hosts) > 1:
+            warnings.append(f"{self.name} runs on one host here (llama.cpp's --rpc is not planned): using {machine.hosts[0].hostname or 'the first host'}")
+        accelerators = list(host.accelerators) if host else []
+        n_layer = model.num_layers
+        plan = _Plan(self, model, weights, settings, layout, host, accelerators)
+        if request.gpu_layers is not None:
+            if not 0 <= request.gpu_layers <= n_layer + 1:
+                raise InvalidInputError(f"--gpu-layers must be between 0 and {n_layer + 1} for this model, got {request.gpu_layers}")
+            gpu_layers = request.gpu_layers if accelerators else 0
+            devices = plan.place(gpu_layers)
+        else:
+            gpu_layers, devices = plan.fit()
+        settings.gpu_layers = gpu_layers
+        if accelerators and len(accelerators) > 1:
+            settings.tensor_split = plan.split
+        memory = _breakdown(devices)
+        placement = None
+        fits: Optional[bool] = None
+        if machine is not None:
+            placement = plan.placement(gpu_layers)
+            verdicts = [d.fits for d in devices]
+            fits = False if False in verdicts else (None if None in verdicts and plan.cpu_has_layers(gpu_layers) else True)
+            if plan.cpu_capacity is None and plan.cpu_has_layers(gpu_layers):
+                unknowns.append(Unknown(field="memory.devices.cpu.capacity_bytes", reason="system RAM not given; add @GB to the hardware spec"))
+        if model.layer_pattern and "L" in model.layer_pattern and not model.linear_state_bytes_per_layer:
+            unknowns.append(Unknown(field="memory.kv_cache_bytes", reason="recurrent state size of the linear-attention layers is unknown for this model"))
+        return EngineResult(settings=settings, memory=memory, placement=placement, fits=fits, warnings=warnings, unknowns=unknowns)
+
+
+class _Plan:
+    """Per-device memory for a given number of offloaded layers."""
+
+    def __init__(self, engine: LlamaCpp, model: ModelEntry, weights: Weights, settings: Settings, layout: Kv, host: Optional[Host], accelerators: list[Accelerator]):
+        self.engine = engine
+        self.model = model
+        self.weights = weights
+        self.settings = settings
+        self.layout = layout
+        self.host = host
+        self.accelerators = accelerators
+        self.kv_per_layer = layer_kv_bytes(model, layout, settings.kv_type_k, settings.kv_type_v)
+        self.state_bytes = kvmod.linear_state_bytes(model, settings.parallel)
+        capacities = [device_capacity(a) for a in accelerators]
+        # llama.cpp's default --tensor-split is each device's free memory.
+        self.split = settings.tensor_split or [float(c or 1) for c in capacities]
+        self.unified = bool(accelerators) and all(a.unified_memory for a in accelerators)
+        memory = host.memory if host else None
+        self.cpu_capacity = (memory.available_bytes or memory.usable_bytes) if memory else None
+
+    def cpu_has_layers(self, gpu_layers: int) -> bool:
+        return gpu_layers <= self.model.num_layers
+
+    def placement(self, gpu_layers: int):
+        if not self.accelerators or gpu_layers == 0:
+            return "cpu"
+        if self.unified and gpu_layers > self.model.num_layers:
+            return "unified-memory"
+        if gpu_layers <= self.model.num_layers:
+            return "partial-offload"
+        used = {d for d in layer_devices(self.model.num_layers, gpu_layers, self.split) if d is not None}
+        return "multi-gpu" if len(used) > 1 else "gpu"
+
+    def place(self, gpu_layers: int) -> list[DeviceMemory]:
+        model, weights, settings = self.model, self.weights, self.settings
+        n_layer = model.num_layers
+        ubatch = settings.n_ubatch or DEFAULT_N_UBATCH
+        owners = layer_devices(n_layer, gpu_layers, self.split if self.accelerators else [])
+        count = len(self.accelerators)
+        per: list[dict[str, int]] = [dict() for _ in range(count + 1)]  # last = CPU
+        layers_on = [0] * (count + 1)
+        peaks = [0] * (count + 1)
+
+        def slot(owner: Optional[int]) -> int:
+            return count if owner is None else owner
+
+        for il in range(n_layer):
+            d = slot(owners[il])
+            layers_on[d] += 1
+            per[d]["weights_layers"] = per[d].get("weights_layers", 0) + weights.layer_bytes[il]
+            per[d]["kv_cache"] = per[d].get("kv_cache", 0) + self.kv_per_layer[il]
+            peaks[d] = max(peaks[d], layer_compute_peak(model, il, self.layout, ubatch, bool(settings.flash_attn)))
+        out = slot(owners[n_layer])
+        per[out]["weights_output"] = weights.output_head_bytes if out != count else weights.output_bytes
+        peaks[out] = max(peaks[out], output_peak(model, ubatch))
+        # The input embeddings always stay in host memory (llama_model::load_tensors: input layer on CPU).
+        per[count]["weights_token_embd"] = weights.token_embd_bytes
+        if weights.other_bytes:
+            per[count]["weights_unused_layers"] = weights.other_bytes
+        if self.state_bytes:
+            holder = slot(owners[n_layer - 1])
+            per[holder]["recurrent_state"] = self.state_bytes
+        for d in range(count):
+            if layers_on[d] or out == d:
+                per[d]["compute"] = peaks[d]
+                per[d]["gpu_context"] = gpu_context_bytes(self.accelerators[d])
+        host_compute = host_input_bytes(model, self.layout, ubatch)
+        if layers_on[count] or out == count or not self.accelerators:
+            host_compute = max(host_compute, peaks[count])
+        per[count]["compute"] = host_compute
+        per[count]["output_buffer"] = output_buffer_bytes(model, settings.parallel)
+
+        devices = []
+        for d in range(count + 1):
+            terms = {f"{k}_bytes": v for k, v in per[d].items() if v}
+            if d < count:
+                accelerator = self.accelerators[d]
+                name = f"{device_prefix(accelerator)}{accelerator.index}"
+                kind = "unified" if accelerator.unified_memory else "gpu"
+                capacity = device_capacity(accelerator)
+                if not (layers_on[d] or out == d):
+                    continue
+            else:
+                name, kind, capacity = "cpu", "cpu", self.cpu_capacity
+                if self.unified:
+                    # Apple: the CPU side lives in the same RAM; what the GPU wires is bounded by its own limit.
+                    kind = "unified"
+            devices.append(_device(name, self._name(d), kind, layers_on[d], terms, capacity))
+        if self.unified and len(devices) == 2 and self.host and self.host.memory.usable_bytes:
+            # Both sides share one pool: the GPU part must also leave room for the CPU part.
+            gpu, cpu = devices
+            shared = (self.host.memory.available_bytes or self.host.memory.usable_bytes) - cpu.total_bytes
+            if gpu.capacity_bytes is not None:
+                gpu.capacity_bytes = min(gpu.capacity_bytes, shared)
+                gpu.headroom_bytes = gpu.capacity_bytes - gpu.total_bytes
+                gpu.fits = gpu.headroom_bytes >= 0
+        return devices
+
+    def _name(self, d: int) -> Optional[str]:
+        if d < len(self.accelerators):
+            return self.accelerators[d].name
+        return self.host.cpu.brand if self.host else None
+
+    def fit(self) -> tuple[int, list[DeviceMemory]]:
+        """The largest -ngl whose GPU buffers leave --fit-target free on every GPU (llama-server --fit)."""
+        n_layer = self.model.num_layers
+        if not self.accelerators:
+            return 0, self.place(0)
+        for gpu_layers in range(n_layer + 1, -1, -1):
+            devices = self.place(gpu_layers)
+            if all(
+                d.kind == "cpu" or d.capacity_bytes is None or d.total_bytes + FIT_TARGET_BYTES <= d.capacity_bytes
+                for d in devices
+                if d.device != "cpu"
+            ):
+                return gpu_layers, devices
+        return 0, self.place(0)
+
+
+def _device(name: str, hardware: Optional[str], kind: str, layers: int, terms: dict[str, int], capacity: Optional[int]) -> DeviceMemory:
+    weights = sum(v for k, v in terms.items() if k.startswith("weights_"))
+    kv_cache = terms.get("kv_cache_bytes", 0) + terms.get("recurrent_state_bytes", 0)
+    compute = terms.get("compute_bytes", 0) + terms.get("output_buffer_bytes", 0)
+    overhead = terms.get("gpu_context_bytes", 0)
+    total = weights + kv_cache + compute + overhead
+    headroom = capacity - total if capacity is not None else None
+    return DeviceMemory(
+        device=name,
+        name=hardware,
+        kind=kind,  # type: ignore[arg-type]
+        layers=layers,
+        weights_bytes=weights,
+        kv_cache_bytes=kv_cache,
+        compute_bytes=compute,
+        overhead_bytes=overhead,
+        total_bytes=total,
+        capacity_bytes=capacity,
+        headroom_bytes=headroom,
+        fits=None if headroom is None else headroom >= 0,
+        terms=terms,
+    )
+
+
+def _breakdown(devices: list[DeviceMemory]) -> MemoryBreakdown:
+    return MemoryBreakdown(
+        weights_bytes=sum(d.weights_bytes for d in devices),
+        kv_cache_bytes=sum(d.kv_cache_bytes for d in devices),
+        compute_bytes=sum(d.compute_bytes for d in devices),
+        overhead_bytes=sum(d.overhead_bytes for d in devices),
+        total_bytes=sum(d.total_bytes for d in devices),
+        devices=devices,
+    )

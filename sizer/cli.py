@@ -149,7 +149,11 @@ def models(
     from sizer.render import render_models
 
     def billions(entry) -> float:
-        return (entry.params_total or 0) / 1e9
+        if entry.params_total:
+            return entry.params_total / 1e9
+        from sizer.estimate.tensors import parameter_count  # no official count: count the architecture
+
+        return parameter_count(entry) / 1e9
 
     entries = [
         e
@@ -161,6 +165,47 @@ def models(
         and (search is None or any(search.lower() in s.lower() for s in (e.id, e.name, e.hf_repo)))
     ]
     _emit("models", entries, json_, render_models)
+
+
+# --------------------------------------------------------------------------- estimate
+
+BACKENDS = ["llama.cpp", "ollama", "vllm", "tgi"]
+
+
+@cli.command()
+@click.argument("model")
+@json_option("estimate")
+@click.option("--quant", "-q", metavar="Q", help="Quantization: a GGUF type (Q4_K_M, Q8_0…) or a checkpoint format (bf16, fp8, awq, gptq…).")
+@click.option("--backend", "-b", type=click.Choice(BACKENDS, case_sensitive=False), default="llama.cpp", show_default=True)
+@click.option("--hardware", "-H", metavar="SPEC", help="rtx-4090, 2xrtx-3090, m2-max-38c@64, cpu@128, machine.json or local.")
+@click.option("--ctx", type=int, metavar="N", help="Context length per sequence (default 8192; Ollama: its VRAM-based default).")
+@click.option("--parallel", "-np", type=int, metavar="N", help="Sequences served at once (--parallel, OLLAMA_NUM_PARALLEL, concurrent users).")
+@click.option("--kv-type", metavar="T", help="KV cache type: f16, q8_0, q4_0 (llama.cpp, Ollama); fp8 (vLLM, TGI).")
+@click.option("--flash-attn/--no-flash-attn", default=None, help="Flash attention (llama.cpp default: on where supported).")
+@click.option("--batch", "n_batch", type=int, metavar="N", help="llama.cpp logical batch (-b).")
+@click.option("--ubatch", "n_ubatch", type=int, metavar="N", help="llama.cpp physical batch (-ub).")
+@click.option("--gpu-layers", "-ngl", type=int, metavar="N", help="llama.cpp layers on the GPU (default: the most that fit).")
+@click.option("--gpu-memory-utilization", type=float, metavar="F", help="vLLM's memory fraction (default 0.92); TGI's --cuda-memory-fraction.")
+@click.option("--tensor-parallel", "-tp", type=int, metavar="N", help="vLLM tensor-parallel size / TGI --num-shard.")
+@click.option("--pipeline-parallel", "-pp", type=int, metavar="N", help="vLLM pipeline-parallel size.")
+@click.option("--prompt", "prompt_tokens", type=click.IntRange(1, 1 << 22), default=512, show_default=True, metavar="N", help="Prompt length for prefill speed.")
+def estimate(model: str, json_: bool, quant, backend, hardware, ctx, parallel, kv_type, flash_attn, n_batch, n_ubatch, gpu_layers,
+             gpu_memory_utilization, tensor_parallel, pipeline_parallel, prompt_tokens) -> None:
+    """Memory of MODEL on an engine, term by term and per device.
+
+    MODEL is a catalog id or alias (`sizer models`), a Hugging Face config.json (or its folder),
+    or a local .gguf file (only its header is read).
+    """
+    from sizer.estimate.api import estimate as run_estimate
+    from sizer.render import render_estimate
+
+    result = run_estimate(
+        model, quant=quant, backend=backend.lower(), hardware=hardware, ctx=ctx, parallel=parallel, kv_type=kv_type,
+        flash_attn=flash_attn, n_batch=n_batch, n_ubatch=n_ubatch, gpu_layers=gpu_layers,
+        gpu_memory_utilization=gpu_memory_utilization, tensor_parallel=tensor_parallel,
+        pipeline_parallel=pipeline_parallel, prompt_tokens=prompt_tokens,
+    )
+    _emit("estimate", result, json_, render_estimate, result.warnings)
 
 
 # --------------------------------------------------------------------------- schema

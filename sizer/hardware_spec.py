@@ -42,7 +42,7 @@ def accelerator_from_entry(entry: HardwareEntry, index: int = 0, *, memory_gib: 
     if unified and total_bytes:
         from sizer.detect.apple import default_working_set_bytes
 
-        working_set = default_working_set_bytes(total_bytes)
+        working_set, _rule = default_working_set_bytes(total_bytes)
     unknown = [
         f"{field}: not in catalog"
         for field in ("memory_bandwidth_gb_s", "fp16_tflops")

@@ -48,6 +48,7 @@ DATA_TYPES: dict[str, Callable[[], Any]] = {
     "detect": lambda: _attr("sizer.types:Machine"),
     "hardware": lambda: list[_attr("sizer.types:HardwareEntry")],  # type: ignore[misc]
     "models": lambda: list[_attr("sizer.types:ModelEntry")],  # type: ignore[misc]
+    "estimate": lambda: _attr("sizer.estimate.result:Estimate"),
     "hardware-catalog": lambda: _attr("sizer.types:HardwareCatalog"),
     "models-catalog": lambda: _attr("sizer.types:ModelCatalog"),
 }
@@ -135,3 +136,21 @@ def human_bytes(value: Optional[float]) -> str:
         if abs(value) >= size:
             return f"{value / size:.2f} {unit}"
     return f"{int(value)} B"
+
+
+def schema_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / "schemas"
+
+
+def write_schemas() -> list[str]:
+    """Regenerate the committed schemas (sizer/schemas/NAME.schema.json) from the models."""
+    directory = schema_dir()
+    directory.mkdir(exist_ok=True)
+    written = []
+    for name in schema_names():
+        path = directory / f"{name}.schema.json"
+        path.write_text(json.dumps(json_schema(name), indent=2, sort_keys=True) + "\n")
+        written.append(path.name)
+    return written

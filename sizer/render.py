@@ -79,3 +79,50 @@ def render_models(entries: list[ModelEntry]) -> str:
         attention = "MLA" if e.is_mla else f"{e.num_attention_heads}/{e.num_kv_heads}"
         rows.append([e.id, e.family, params, e.num_layers, attention, f"{e.max_context:,}", e.ollama_tag or "-"])
     return table(["id", "family", "parameters", "layers", "heads/kv", "context", "ollama"], rows, align="lllrrrl")
+
+
+def render_estimate(estimate) -> str:
+    """The estimate as people read it: settings, then a table of devices × memory terms."""
+    s = estimate.settings
+    m = estimate.memory
+    lines = [
+        f"{estimate.model.name} · {estimate.quant} · {estimate.backend}"
+        + (f" · {estimate.hardware}" if estimate.hardware else " · no hardware (device-neutral)"),
+        f"  parameters {estimate.model.params_total / 1e9:.2f}B"
+        + (f" ({estimate.model.params_active / 1e9:.2f}B active)" if estimate.model.params_active else "")
+        + f" · context {s.ctx:,} × {s.parallel} sequence{'s' if s.parallel > 1 else ''}"
+        + f" · KV {s.kv_type_k}/{s.kv_type_v}"
+        + (f" · flash attention {'on' if s.flash_attn else 'off'}" if s.flash_attn is not None else "")
+        + (f" · -ngl {s.gpu_layers}" if s.gpu_layers is not None else "")
+        + (f" · TP {s.tensor_parallel}" if s.tensor_parallel > 1 else "")
+        + (f" · PP {s.pipeline_parallel}" if s.pipeline_parallel > 1 else "")
+        + (f" · gpu-memory-utilization {s.gpu_memory_utilization:g}" if s.gpu_memory_utilization else ""),
+        "",
+    ]
+    rows = []
+    for d in m.devices:
+        rows.append([
+            d.device, d.layers, human_bytes(d.weights_bytes), human_bytes(d.kv_cache_bytes), human_bytes(d.compute_bytes),
+            human_bytes(d.overhead_bytes), human_bytes(d.total_bytes),
+            human_bytes(d.capacity_bytes) if d.capacity_bytes is not None else "-",
+            "-" if d.fits is None else ("yes" if d.fits else "NO"),
+        ])
+    rows.append(["total", "", human_bytes(m.weights_bytes), human_bytes(m.kv_cache_bytes), human_bytes(m.compute_bytes),
+                 human_bytes(m.overhead_bytes), human_bytes(m.total_bytes), "", ""])
+    lines.append(table(["device", "layers", "weights", "KV cache", "compute", "overhead", "total", "capacity", "fits"], rows,
+                       align="lrrrrrrrl"))
+    lines.append("")
+    if estimate.placement:
+        verdict = {True: "fits", False: "DOES NOT FIT", None: "fit unknown"}[estimate.fits]
+        lines.append(f"placement: {estimate.placement} — {verdict}")
+    if m.kv_capacity_tokens is not None:
+        lines.append(f"KV capacity: {m.kv_capacity_tokens:,} tokens · max concurrency at {s.ctx:,} tokens: {m.max_concurrency:.2f}")
+    t = estimate.throughput
+    if t and t.decode_tokens_per_s:
+        lines.append(
+            f"speed: decode {t.decode_tokens_per_s:.1f} tok/s · prefill {t.prefill_tokens_per_s:.0f} tok/s · "
+            f"time to first token {t.time_to_first_token_s:.2f} s ({t.prompt_tokens} prompt tokens)"
+        )
+    for unknown in estimate.unknowns:
+        lines.append(f"unknown: {unknown.field}: {unknown.reason}")
+    return "\n".join(lines).rstrip()

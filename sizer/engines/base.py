@@ -113,6 +113,24 @@ def _load_all() -> None:
 
 # --------------------------------------------------------------------------- helpers
 
+# Per-process driver/context memory on each GPU the engine touches.  llama.cpp's memory
+# breakdown reports it as "unaccounted": 451-456 MiB per RTX 4090, 749 MiB on an RTX PRO 6000
+# Blackwell (runtime_logs constants const-cuda-overhead-llamacpp-breakdown, llama.cpp PR #15860).
+# Keyed by CUDA compute capability major; other NVIDIA parts use the Ada figure.
+# It is the driver's, not the engine's: every CUDA engine pays it.
+CUDA_CONTEXT_BYTES = {12: 749 * MIB, 8: 453 * MIB}
+DEFAULT_CUDA_CONTEXT_BYTES = 453 * MIB
+
+def gpu_context_bytes(accelerator: Accelerator) -> int:
+    if accelerator.vendor == "apple":
+        return 0
+    if accelerator.compute_capability:
+        major = int(accelerator.compute_capability.split(".")[0])
+        return CUDA_CONTEXT_BYTES.get(major, DEFAULT_CUDA_CONTEXT_BYTES)
+    return DEFAULT_CUDA_CONTEXT_BYTES
+
+
+
 
 def pad(value: int, multiple: int) -> int:
     """Round up to a multiple, as GGML_PAD does."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sizer.engines.base import (
+    gpu_context_bytes,
     GIB,
     MIB,
     Engine,
@@ -40,12 +41,6 @@ SWA_PAD = 256
 DEFAULT_CTX = 8192
 MAX_CTX = 1 << 24
 
-# Per-process driver/context memory on each GPU the engine touches.  llama.cpp's memory
-# breakdown reports it as "unaccounted": 451-456 MiB per RTX 4090, 749 MiB on an RTX PRO 6000
-# Blackwell (runtime_logs constants const-cuda-overhead-llamacpp-breakdown, llama.cpp PR #15860).
-# Keyed by CUDA compute capability major; other NVIDIA parts use the Ada figure.
-CUDA_CONTEXT_BYTES = {12: 749 * MIB, 8: 453 * MIB}
-DEFAULT_CUDA_CONTEXT_BYTES = 453 * MIB
 # Cache types llama.cpp accepts for -ctk/-ctv (common/arg.cpp via ENGINES.md).
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
@@ -153,15 +148,6 @@ def output_buffer_bytes(model: ModelEntry, parallel: int) -> int:
 
 
 # ---------------------------------------------------------------------------- placement
-
-
-def gpu_context_bytes(accelerator: Accelerator) -> int:
-    if accelerator.vendor == "apple":
-        return 0
-    if accelerator.compute_capability:
-        major = int(accelerator.compute_capability.split(".")[0])
-        return CUDA_CONTEXT_BYTES.get(major, DEFAULT_CUDA_CONTEXT_BYTES)
-    return DEFAULT_CUDA_CONTEXT_BYTES
 
 
 def device_prefix(accelerator: Accelerator) -> str:

@@ -1,0 +1,222 @@
+"""`sizer.estimate(...)`: one model × quantization × engine × hardware → an :class:`Estimate`.
+
+The CLI, the recommender and the Streamlit app all call this; none of them size anything itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+from sizer.errors import InvalidInputError, UnsupportedError
+from sizer.estimate.result import Estimate, ModelRef
+from sizer.estimate.weights import Weights
+from sizer.types import Machine, ModelEntry
+
+_LAYER = re.compile(r"^blk\.(\d+)\.")
+_EXPERTS = re.compile(r"_exps\.")
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """A model as the user gave it: a catalog entry, a config.json, or a GGUF file's header."""
+
+    entry: ModelEntry
+    source: str  # "catalog", "config.json", "gguf"
+    gguf: Optional[object] = None  # GgufHeader for a .gguf input
+
+
+def resolve_model(spec: Union[str, Path, ModelEntry]) -> ModelInput:
+    """A catalog id/alias, a config.json (or its folder), or a .gguf file."""
+    if isinstance(spec, ModelEntry):
+        return ModelInput(spec, "catalog")
+    text = str(spec).strip()
+    path = Path(text).expanduser()
+    is_gguf = path.suffix.lower() == ".gguf"
+    if not is_gguf and path.is_file():
+        with open(path, "rb") as handle:
+            is_gguf = handle.read(4) == b"GGUF"
+    if is_gguf:
+        from sizer.estimate.gguf_file import model_entry_from_gguf, read_gguf_header
+
+        header = read_gguf_header(path, check_data=False)
+        return ModelInput(model_entry_from_gguf(header), "gguf", header)
+    if path.exists() or path.suffix.lower() == ".json":
+        from sizer.estimate.hf_config import load_config, model_entry_from_config
+
+        config = load_config(path)
+        name = path.name if path.is_dir() else (path.parent.name or path.stem)
+        return ModelInput(model_entry_from_config(config, id="custom", name=name or "custom", source=str(path)), "config.json")
+    from sizer.catalog import get_model
+
+    return ModelInput(get_model(text), "catalog")
+
+
+def _weights_from_breakdown(breakdown, quant: str, fmt: str, model: ModelEntry, *, exact: bool, header_bytes: int = 0) -> Weights:
+    """Turn a per-tensor breakdown into the per-layer split engines place."""
+    layer_bytes = [0] * model.num_layers
+    expert_bytes = [0] * model.num_layers
+    token_embd = output = other = 0
+    for tensor in breakdown:
+        name, size = tensor
+        match = _LAYER.match(name)
+        if match and int(match.group(1)) < model.num_layers:
+            layer = int(match.group(1))
+            layer_bytes[layer] += size
+            if _EXPERTS.search(name):
+                expert_bytes[layer] += size
+        elif match:
+            other += size  # layers past num_layers: DeepSeek's multi-token-prediction block
+        elif name.startswith("token_embd."):
+            token_embd += size
+        elif name.startswith("output"):
+            output += size
+        else:
+            other += size
+    fraction = 1.0
+    if model.is_moe and model.num_experts:
+        fraction = (model.num_experts_per_token or 1) / model.num_experts
+    return Weights(
+        quant=quant,
+        format=fmt,
+        layer_bytes=tuple(layer_bytes),
+        token_embd_bytes=token_embd,
+        output_bytes=output,
+        other_bytes=other,
+        expert_layer_bytes=tuple(expert_bytes) if any(expert_bytes) else (),
+        active_expert_fraction=fraction,
+        tied_embeddings=not any(n.startswith("output.weight") for n, _ in breakdown),
+        exact=exact,
+        header_bytes=header_bytes,
+    )
+
+
+def weights_for(model_input: ModelInput, quant: str, weights_format: str) -> Weights:
+    """Bytes of the weights an engine loads for this model in this quantization."""
+    model = model_input.entry
+    if model_input.gguf is not None:
+        header = model_input.gguf
+        if weights_format != "gguf":
+            raise UnsupportedError(f"{header.file_name} is a GGUF file; this backend loads safetensors checkpoints")
+        tensors = [(t.name, t.n_bytes) for t in header.tensors]
+        return _weights_from_breakdown(tensors, header.file_type or quant, "gguf", model, exact=True, header_bytes=header.header_bytes)
+    if weights_format == "gguf":
+        from sizer.estimate.gguf_quant import gguf_weights
+
+        breakdown = gguf_weights(model, quant)
+        tensors = [(t.name, t.bytes) for t in breakdown.tensors]
+        return _weights_from_breakdown(tensors, breakdown.ftype, "gguf", model, exact=False, header_bytes=breakdown.header_bytes)
+    from sizer.estimate.formats import checkpoint_weights
+
+    breakdown = checkpoint_weights(model, quant)
+    tensors = [(t.name, t.bytes) for t in breakdown.tensors]
+    return _weights_from_breakdown(tensors, quant, "safetensors", model, exact=False)
+
+
+def normalize_quant(engine, quant: Optional[str], model_input: ModelInput) -> str:
+    """The engine's spelling of a quantization name, or a one-line error listing the valid ones."""
+    if model_input.gguf is not None:
+        file_type = model_input.gguf.file_type or "GGUF"
+        if quant and quant.upper() != file_type.upper():
+            raise InvalidInputError(f"{model_input.gguf.file_name} is {file_type}; --quant {quant} does not apply to a file")
+        return file_type
+    if quant is None:
+        return engine.default_quant(model_input.entry)
+    names = engine.quant_names()
+    for name in names:
+        if quant.lower() == name.lower():
+            return name
+    raise InvalidInputError(f"{engine.name} has no quantization '{quant}'; choose from {', '.join(names)}")
+
+
+def estimate(
+    model: Union[str, Path, ModelEntry],
+    *,
+    quant: Optional[str] = None,
+    backend: str = "llama.cpp",
+    hardware: Union[str, Machine, None] = None,
+    ctx: Optional[int] = None,
+    parallel: Optional[int] = None,
+    kv_type: Optional[str] = None,
+    kv_type_v: Optional[str] = None,
+    flash_attn: Optional[bool] = None,
+    n_batch: Optional[int] = None,
+    n_ubatch: Optional[int] = None,
+    gpu_layers: Optional[int] = None,
+    gpu_memory_utilization: Optional[float] = None,
+    tensor_parallel: Optional[int] = None,
+    pipeline_parallel: Optional[int] = None,
+    max_num_batched_tokens: Optional[int] = None,
+    enforce_eager: Optional[bool] = None,
+    prompt_tokens: int = 512,
+) -> Estimate:
+    """Memory (and, with hardware, placement and speed) of running `model` with `backend`."""
+    from sizer.engines.base import Request, get_engine
+
+    engine = get_engine(backend)
+    model_input = model if isinstance(model, ModelInput) else resolve_model(model)
+    entry = model_input.entry
+    machine: Optional[Machine]
+    hardware_label: Optional[str]
+    if isinstance(hardware, Machine):
+        machine, hardware_label = hardware, hardware.name or "machine"
+    elif hardware:
+        from sizer.hardware_spec import parse_hardware_spec
+
+        machine, hardware_label = parse_hardware_spec(hardware), hardware
+    else:
+        machine, hardware_label = None, None
+    quant_name = normalize_quant(engine, quant, model_input)
+    reason = engine.cannot_run(entry, quant_name, machine)
+    if reason:
+        raise UnsupportedError(reason)
+    weights = weights_for(model_input, quant_name, engine.weights_format)
+    request = Request(
+        ctx=ctx,
+        parallel=parallel,
+        kv_type=kv_type,
+        kv_type_v=kv_type_v,
+        flash_attn=flash_attn,
+        n_batch=n_batch,
+        n_ubatch=n_ubatch,
+        gpu_layers=gpu_layers,
+        gpu_memory_utilization=gpu_memory_utilization,
+        tensor_parallel=tensor_parallel,
+        pipeline_parallel=pipeline_parallel,
+        max_num_batched_tokens=max_num_batched_tokens,
+        enforce_eager=enforce_eager,
+    )
+    result = engine.estimate(entry, weights, request, machine)
+    from sizer.estimate.tensors import active_parameter_count, parameter_count
+
+    warnings = list(machine.warnings if machine else []) + result.warnings
+    estimate_ = Estimate(
+        model=ModelRef(
+            id=entry.id,
+            name=entry.name,
+            source=model_input.source,  # type: ignore[arg-type]
+            hf_repo=entry.hf_repo,
+            architecture=entry.architecture,
+            params_total=parameter_count(entry),
+            params_active=active_parameter_count(entry) if entry.is_moe else None,
+        ),
+        backend=engine.name,
+        quant=quant_name,
+        weights_format=engine.weights_format,
+        hardware=hardware_label,
+        settings=result.settings,
+        placement=result.placement,
+        fits=result.fits,
+        memory=result.memory,
+        warnings=warnings,
+        unknowns=result.unknowns,
+    )
+    if machine is not None:
+        try:
+            from sizer.estimate.speed import attach_throughput
+        except ImportError:  # the speed model is optional until it lands
+            return estimate_
+        attach_throughput(estimate_, entry, weights, machine, prompt_tokens)
+    return estimate_

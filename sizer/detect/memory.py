@@ -89,7 +89,12 @@ def _stat_value(probe: Probe, path: str, key: str) -> Optional[int]:
     return None
 
 
-def _min(values: list[Optional[int | float]]) -> Optional[int | float]:
+def _min_int(values: list[Optional[int]]) -> Optional[int]:
+    present = [v for v in values if v is not None]
+    return min(present) if present else None
+
+
+def _min_float(values: list[Optional[float]]) -> Optional[float]:
     present = [v for v in values if v is not None]
     return min(present) if present else None
 
@@ -140,22 +145,29 @@ def read_cgroup(probe: Probe) -> CgroupLimits:
     if text is None:
         return CgroupLimits()
     paths = parse_proc_self_cgroup(text)
-
     if probe.exists(CGROUP_ROOT + "/cgroup.controllers"):
-        path = paths.get("", "/")
-        dirs = cgroup_dirs(CGROUP_ROOT, path)
-        limit = _min([_v2_memory_max(probe, d) for d in dirs])
-        used = next((u for d in dirs if (u := _usage(probe, d, "memory.current", "inactive_file")) is not None), None)
-        quota = _min([_v2_cpu_max(probe, d) for d in dirs])
-        return CgroupLimits(2, limit, used, quota, path)
+        return _read_v2(probe, paths.get("", "/"))
+    if "memory" in paths or "cpu" in paths:
+        return _read_v1(probe, paths)
+    return CgroupLimits()
 
-    if "memory" not in paths and "cpu" not in paths:
-        return CgroupLimits()
-    limit = used = quota = None
+
+def _read_v2(probe: Probe, path: str) -> CgroupLimits:
+    dirs = cgroup_dirs(CGROUP_ROOT, path)
+    limit = _min_int([_v2_memory_max(probe, d) for d in dirs])
+    used = next((u for d in dirs if (u := _usage(probe, d, "memory.current", "inactive_file")) is not None), None)
+    quota = _min_float([_v2_cpu_max(probe, d) for d in dirs])
+    return CgroupLimits(2, limit, used, quota, path)
+
+
+def _read_v1(probe: Probe, paths: dict[str, str]) -> CgroupLimits:
+    limit: Optional[int] = None
+    used: Optional[int] = None
+    quota: Optional[float] = None
     if "memory" in paths:
         dirs = cgroup_dirs(CGROUP_ROOT + "/memory", paths["memory"])
         values = [_read_int(probe, d + "/memory.limit_in_bytes") for d in dirs]
-        limit = _min([v for v in values if v is not None and v < V1_UNLIMITED])
+        limit = _min_int([v for v in values if v is not None and v < V1_UNLIMITED])
         used = next(
             (u for d in dirs if (u := _usage(probe, d, "memory.usage_in_bytes", "total_inactive_file")) is not None),
             None,
@@ -163,7 +175,7 @@ def read_cgroup(probe: Probe) -> CgroupLimits:
     if "cpu" in paths:
         for mount in V1_CPU_MOUNTS:
             if probe.exists(f"{CGROUP_ROOT}/{mount}"):
-                quota = _min([_v1_cpu_quota(probe, d) for d in cgroup_dirs(f"{CGROUP_ROOT}/{mount}", paths["cpu"])])
+                quota = _min_float([_v1_cpu_quota(probe, d) for d in cgroup_dirs(f"{CGROUP_ROOT}/{mount}", paths["cpu"])])
                 break
     return CgroupLimits(1, limit, used, quota, paths.get("memory") or paths.get("cpu"))
 

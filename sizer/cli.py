@@ -208,6 +208,57 @@ def estimate(model: str, json_: bool, quant, backend, hardware, ctx, parallel, k
     _emit("estimate", result, json_, render_estimate, result.warnings)
 
 
+# --------------------------------------------------------------------------- recommend / plan
+
+
+@cli.command()
+@click.argument("models", nargs=-1)
+@json_option("recommend")
+@click.option("--hardware", "-H", metavar="SPEC", default="local", show_default=True, help="As in `sizer estimate`.")
+@click.option("--ctx", type=click.IntRange(1, 1 << 24), default=8192, show_default=True, metavar="N", help="Context length per user.")
+@click.option("--users", type=click.IntRange(1, 100_000), default=1, show_default=True, metavar="N", help="Concurrent users.")
+@click.option("--prefer", type=click.Choice(["quality", "balanced", "speed"]), default="balanced", show_default=True)
+@click.option("--top", type=click.IntRange(1, 1000), default=5, show_default=True, metavar="N", help="Options to show (per size group without MODELS).")
+@click.option("--backend", "-b", "backends", multiple=True, type=click.Choice(BACKENDS, case_sensitive=False), help="Only these engines.")
+def recommend(models, json_: bool, hardware, ctx, users, prefer, top, backends) -> None:
+    """What to run on this hardware: engine, quantization, settings, speed, and why.
+
+    With no MODELS it goes through the whole catalog and shows the best models this
+    machine runs well, by size; with no arguments at all it detects this machine.
+    """
+    from sizer.recommend import recommend as run_recommend
+    from sizer.render import render_recommendation
+
+    result = run_recommend(list(models) or None, hardware=hardware, ctx=ctx, users=users, prefer=prefer, top=top,
+                           backends=[b.lower() for b in backends] or None)
+    _emit("recommend", result, json_, render_recommendation, result.notes)
+
+
+@cli.command()
+@click.argument("model")
+@json_option("plan")
+@click.option("--ctx", type=click.IntRange(1, 1 << 24), default=8192, show_default=True, metavar="N")
+@click.option("--users", type=click.IntRange(1, 100_000), default=1, show_default=True, metavar="N")
+@click.option("--tokens-per-s", type=float, metavar="N", help="Decode speed each user needs.")
+@click.option("--quant", "-q", metavar="Q", help="Only this quantization.")
+@click.option("--kind", "kinds", multiple=True, type=click.Choice(["gpu", "apple-silicon", "cpu-platform"]), help="Only these kinds of hardware.")
+@click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True, metavar="N")
+@click.option("--api-price", type=click.FloatRange(min=0, min_open=True), metavar="USD", help="API price, dollars per million tokens.")
+@click.option("--monthly-tokens", type=click.FloatRange(min=0), metavar="N", help="Tokens generated per month (request volume).")
+@click.option("--amortize-months", type=click.IntRange(1, 240), default=36, show_default=True, metavar="N")
+@click.option("--kwh-price", type=click.FloatRange(min=0), default=0.15, show_default=True, metavar="USD")
+@click.option("--utilization", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True, metavar="F", help="Share of the month the hardware is busy.")
+def plan(model, json_: bool, ctx, users, tokens_per_s, quant, kinds, top, api_price, monthly_tokens, amortize_months, kwh_price, utilization) -> None:
+    """Which hardware runs MODEL at this load: ranked by price and speed, with cost against an API."""
+    from sizer.recommend.plan import plan as run_plan
+    from sizer.render import render_plan
+
+    result = run_plan(model, ctx=ctx, users=users, tokens_per_s=tokens_per_s, quant=quant, top=top, api_price_per_mtok=api_price,
+                      monthly_tokens=monthly_tokens, amortization_months=amortize_months, kwh_price=kwh_price,
+                      utilization=utilization, kinds=set(kinds) or None)
+    _emit("plan", result, json_, render_plan, result.notes)
+
+
 # --------------------------------------------------------------------------- schema
 
 

@@ -109,9 +109,8 @@ def _host_for(entry: HardwareEntry, count: int, size_gb: Optional[float], warnin
             ),
             accelerators=[accelerator_from_entry(entry, memory_gib=size_gb)],
         )
+    # Without @GB the host's RAM is unknown: engines that would offload to it say so (an `unknowns` entry).
     ram = int(size_gb * GIB) if size_gb else None
-    if ram is None:
-        warnings.append(f"{entry.id}: system RAM not given, so partial offload to the CPU is not planned (write {entry.id}@GB)")
     return Host(
         memory=SystemMemory(total_bytes=ram, available_bytes=ram),
         accelerators=[accelerator_from_entry(entry, index=i) for i in range(count)],

@@ -49,6 +49,8 @@ DATA_TYPES: dict[str, Callable[[], Any]] = {
     "hardware": lambda: list[_attr("sizer.types:HardwareEntry")],  # type: ignore[misc]
     "models": lambda: list[_attr("sizer.types:ModelEntry")],  # type: ignore[misc]
     "estimate": lambda: _attr("sizer.estimate.result:Estimate"),
+    "recommend": lambda: _attr("sizer.recommend.result:Recommendation"),
+    "plan": lambda: _attr("sizer.recommend.result:HardwarePlan"),
     "hardware-catalog": lambda: _attr("sizer.types:HardwareCatalog"),
     "models-catalog": lambda: _attr("sizer.types:ModelCatalog"),
 }

@@ -126,3 +126,57 @@ def render_estimate(estimate) -> str:
     for unknown in estimate.unknowns:
         lines.append(f"unknown: {unknown.field}: {unknown.reason}")
     return "\n".join(lines).rstrip()
+
+
+def _speed(value) -> str:
+    return "?" if value is None else f"{value:.1f}"
+
+
+def render_recommendation(recommendation) -> str:
+    w = recommendation.workload
+    lines = [f"Hardware: {recommendation.hardware} · context {w.ctx:,} · {w.users} user{'s' if w.users > 1 else ''} · prefer {w.prefer}", ""]
+    if not recommendation.options:
+        lines.append("Nothing fits. Closest rejections:")
+        for item in recommendation.rejected[:10]:
+            lines.append(f"  {item.model} · {item.backend} · {item.quant or '-'}: {item.reason}")
+        return "\n".join(lines)
+    rows = []
+    for o in recommendation.options:
+        speed = o.throughput.per_user_tokens_per_s if w.users > 1 else o.throughput.decode_tokens_per_s
+        rows.append([o.rank, o.model, o.group.split()[0], o.backend, o.quant, o.placement, human_bytes(o.memory.total_bytes),
+                     _speed(speed), f"{o.score:.2f}"])
+    lines.append(table(["#", "model", "size", "engine", "quant", "placement", "memory", "tok/s", "score"], rows, align="rllllllrr"))
+    best = recommendation.options[0]
+    lines += ["", f"Why #1 ({best.model}, {best.backend}, {best.quant}):"]
+    lines += [f"  - {reason}" for reason in best.reasons]
+    lines.append("")
+    lines.append(f"{len(recommendation.rejected)} combinations rejected (see --json for each reason), e.g.:")
+    shown = set()
+    for item in recommendation.rejected:
+        key = (item.backend, item.reason.split(";")[0][:60])
+        if key in shown:
+            continue
+        shown.add(key)
+        lines.append(f"  {item.model} · {item.backend} · {item.quant or '-'}: {item.reason}")
+        if len(shown) >= 5:
+            break
+    return "\n".join(lines)
+
+
+def render_plan(hardware_plan) -> str:
+    w = hardware_plan.workload
+    target = f" · at least {hardware_plan.tokens_per_s_target:g} tok/s per user" if hardware_plan.tokens_per_s_target else ""
+    lines = [f"{hardware_plan.model} · context {w.ctx:,} · {w.users} user{'s' if w.users > 1 else ''}{target}", ""]
+    if not hardware_plan.options:
+        lines.append("No catalog hardware runs it at this load.")
+        return "\n".join(lines)
+    rows = []
+    for o in hardware_plan.options:
+        speed = o.throughput.per_user_tokens_per_s if w.users > 1 else o.throughput.decode_tokens_per_s
+        cost = o.cost
+        rows.append([o.rank, o.hardware, _gb(o.price_usd), o.backend, o.quant, o.placement, human_bytes(o.memory_total_bytes), _speed(speed),
+                     "" if not cost or cost.monthly_own_usd is None else f"{cost.monthly_own_usd:,.0f}",
+                     "" if not cost or cost.break_even_tokens_per_month is None else f"{cost.break_even_tokens_per_month / 1e6:,.0f}M"])
+    lines.append(table(["#", "hardware", "USD", "engine", "quant", "placement", "memory", "tok/s", "$/month", "break-even"], rows,
+                       align="rlrllllrrr"))
+    return "\n".join(lines)

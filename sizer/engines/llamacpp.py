@@ -288,6 +288,8 @@ class _Plan:
         self.host = host
         self.accelerators = accelerators
         self.kv_per_layer = layer_kv_bytes(model, layout, settings.kv_type_k, settings.kv_type_v)
+        ubatch = settings.n_ubatch or DEFAULT_N_UBATCH
+        self.layer_peaks = [layer_compute_peak(model, il, layout, ubatch, bool(settings.flash_attn)) for il in range(model.num_layers)]
         self.state_bytes = kvmod.linear_state_bytes(model, settings.parallel)
         capacities = [device_capacity(a) for a in accelerators]
         # llama.cpp's default --tensor-split is each device's free memory.
@@ -327,7 +329,7 @@ class _Plan:
             layers_on[d] += 1
             per[d]["weights_layers"] = per[d].get("weights_layers", 0) + weights.layer_bytes[il]
             per[d]["kv_cache"] = per[d].get("kv_cache", 0) + self.kv_per_layer[il]
-            peaks[d] = max(peaks[d], layer_compute_peak(model, il, self.layout, ubatch, bool(settings.flash_attn)))
+            peaks[d] = max(peaks[d], self.layer_peaks[il])
         out = slot(owners[n_layer])
         per[out]["weights_output"] = weights.output_head_bytes if out != count else weights.output_bytes
         peaks[out] = max(peaks[out], output_peak(model, ubatch))
@@ -380,19 +382,32 @@ class _Plan:
         return self.host.cpu.brand if self.host else None
 
     def fit(self) -> tuple[int, list[DeviceMemory]]:
-        """The largest -ngl whose GPU buffers leave --fit-target free on every GPU (llama-server --fit)."""
+        """The largest -ngl whose GPU buffers leave --fit-target free on every GPU (llama-server --fit).
+
+        GPU memory only grows with -ngl, so a binary search finds the same answer as trying each value.
+        """
         n_layer = self.model.num_layers
         if not self.accelerators:
             return 0, self.place(0)
-        for gpu_layers in range(n_layer + 1, -1, -1):
-            devices = self.place(gpu_layers)
-            if all(
-                d.kind == "cpu" or d.capacity_bytes is None or d.total_bytes + FIT_TARGET_BYTES <= d.capacity_bytes
+
+        def fits(devices: list[DeviceMemory]) -> bool:
+            return all(
+                d.capacity_bytes is None or d.total_bytes + FIT_TARGET_BYTES <= d.capacity_bytes
                 for d in devices
                 if d.device != "cpu"
-            ):
-                return gpu_layers, devices
-        return 0, self.place(0)
+            )
+
+        best, best_devices = 0, None
+        low, high = 1, n_layer + 1
+        while low <= high:
+            middle = (low + high) // 2
+            devices = self.place(middle)
+            if fits(devices):
+                best, best_devices = middle, devices
+                low = middle + 1
+            else:
+                high = middle - 1
+        return best, best_devices if best_devices is not None else self.place(0)
 
 
 def _device(name: str, hardware: Optional[str], kind: str, layers: int, terms: dict[str, int], capacity: Optional[int]) -> DeviceMemory:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
@@ -95,6 +96,38 @@ def _weights_from_breakdown(breakdown, quant: str, fmt: str, model: ModelEntry, 
 
 def weights_for(model_input: ModelInput, quant: str, weights_format: str) -> Weights:
     """Bytes of the weights an engine loads for this model in this quantization."""
+    if model_input.source == "catalog":
+        return _catalog_weights(model_input.entry.id, quant, weights_format)
+    return _compute_weights(model_input, quant, weights_format)
+
+
+@lru_cache(maxsize=4096)
+def _catalog_weights(model_id: str, quant: str, weights_format: str) -> Weights:
+    """Catalog models never change while sizer runs; the recommender asks for the same weights often."""
+    from sizer.catalog import get_model
+
+    return _compute_weights(ModelInput(get_model(model_id), "catalog"), quant, weights_format)
+
+
+@lru_cache(maxsize=1024)
+def catalog_parameter_counts(model_id: str) -> tuple[int, int]:
+    """(total, active) parameters counted from a catalog model's tensors."""
+    from sizer.catalog import get_model
+    from sizer.estimate.tensors import active_parameter_count, parameter_count
+
+    entry = get_model(model_id)
+    return parameter_count(entry), active_parameter_count(entry)
+
+
+def parameter_counts(model_input: ModelInput) -> tuple[int, int]:
+    if model_input.source == "catalog":
+        return catalog_parameter_counts(model_input.entry.id)
+    from sizer.estimate.tensors import active_parameter_count, parameter_count
+
+    return parameter_count(model_input.entry), active_parameter_count(model_input.entry)
+
+
+def _compute_weights(model_input: ModelInput, quant: str, weights_format: str) -> Weights:
     model = model_input.entry
     if model_input.gguf is not None:
         header = model_input.gguf
@@ -189,8 +222,7 @@ def estimate(
         enforce_eager=enforce_eager,
     )
     result = engine.estimate(entry, weights, request, machine)
-    from sizer.estimate.tensors import active_parameter_count, parameter_count
-
+    params_total, params_active = parameter_counts(model_input)
     warnings = list(machine.warnings if machine else []) + result.warnings
     estimate_ = Estimate(
         model=ModelRef(
@@ -199,8 +231,8 @@ def estimate(
             source=model_input.source,  # type: ignore[arg-type]
             hf_repo=entry.hf_repo,
             architecture=entry.architecture,
-            params_total=parameter_count(entry),
-            params_active=active_parameter_count(entry) if entry.is_moe else None,
+            params_total=params_total,
+            params_active=params_active if entry.is_moe else None,
         ),
         backend=engine.name,
         quant=quant_name,

@@ -99,7 +99,7 @@ def cli() -> None:
 
 @cli.command()
 @json_option("detect")
-@click.option("--bench", is_flag=True, help="Measure memory bandwidth for a few seconds (not yet: uses catalog figures).")
+@click.option("--bench", is_flag=True, help="Measure memory bandwidth for a few seconds; used instead of catalog figures.")
 def detect(json_: bool, bench: bool) -> None:
     """Show the CPU, memory and accelerators sizer finds on this machine."""
     from sizer.detect import detect_machine

@@ -77,8 +77,9 @@ def _guarded(name: str, warnings: list[str], fn: Callable[[], Any], empty: Any) 
 def detect_machine(*, bench: bool = False, probe: Optional[Probe] = None) -> Machine:
     """Detect this machine: one host with its CPU, memory (capped by any container limit) and accelerators.
 
-    ``bench`` (measure memory bandwidth) is accepted and not yet used. ``probe`` replaces the OS
-    boundary (tests); by default the real machine is read.
+    ``bench`` measures the memory bandwidth for a few seconds (and GPU 0's where PyTorch is
+    installed); the measured figures replace the catalog's. ``probe`` replaces the OS boundary
+    (tests); by default the real machine is read.
     """
     probe = probe or Probe()
     warnings: list[str] = []
@@ -126,7 +127,35 @@ def detect_machine(*, bench: bool = False, probe: Optional[Probe] = None) -> Mac
         host["cpu"] = cpu
     if memory is not None:
         host["memory"] = memory
+    if bench:
+        _bench(host, warnings)
     return Machine(hosts=[Host(**host)], warnings=warnings)
+
+
+def _bench(host: dict[str, Any], warnings: list[str]) -> None:
+    """Replace catalog bandwidths by measured ones (never fails detection)."""
+    from sizer.types import SystemMemory
+
+    from .bench import measure_gpu_bandwidth, measure_memory_bandwidth
+
+    memory = host.get("memory") or SystemMemory()
+    cpu = host.get("cpu")
+    try:
+        measured = measure_memory_bandwidth(threads=cpu.physical_cores if cpu else None, available_bytes=memory.available_bytes)
+        host["memory"] = memory.model_copy(update={"bandwidth_gb_s": measured, "bandwidth_source": "measured"})
+    except Exception as err:  # noqa: BLE001 - a benchmark must not break detection
+        warnings.append(f"bench: memory bandwidth not measured ({type(err).__name__}: {err})")
+    accelerators = host.get("accelerators") or []
+    if accelerators and accelerators[0].vendor == "nvidia":
+        try:
+            gpu = measure_gpu_bandwidth()
+        except Exception as err:  # noqa: BLE001
+            gpu = None
+            warnings.append(f"bench: GPU bandwidth not measured ({type(err).__name__}: {err})")
+        if gpu:
+            accelerators[0] = accelerators[0].model_copy(update={"memory_bandwidth_gb_s": gpu})
+        elif gpu is None:
+            warnings.append("bench: GPU bandwidth not measured (needs PyTorch with CUDA); using the catalog figure")
 
 
 def _memory(probe: Probe) -> tuple[Any, list[str]]:

@@ -24,16 +24,16 @@ import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from sizer.errors import InvalidInputError  # noqa: E402
-from sizer.estimate.gguf_quant import gguf_weights, parse_ftype  # noqa: E402
-from sizer.estimate.hf_config import model_entry_from_config  # noqa: E402
-from sizer.types import ModelEntry  # noqa: E402
+from sizer.errors import InvalidInputError
+from sizer.estimate.gguf_quant import gguf_weights, parse_ftype
+from sizer.estimate.hf_config import model_entry_from_config
+from sizer.types import ModelEntry
 
 
 def ground_truth_path() -> Path:
@@ -115,10 +115,9 @@ def _model_entries(gt: dict[str, Any]) -> dict[str, tuple[ModelEntry, str]]:
         return model_entry_from_config(cfg, id=slug, name=label, hf_repo=hf_repo, source="ground truth")
 
     for model_id, model in by_id.items():
-        try:
-            entries[model_id] = (build(model_id, dict(model["config"]), model["hf_repo"]), "")
-        except Exception:  # noqa: BLE001 - resolved through MODEL_ALIASES below
-            pass
+        if model_id in MODEL_ALIASES:
+            continue  # its ground-truth config lacks a field; built below with the fill-in
+        entries[model_id] = (build(model_id, dict(model["config"]), model["hf_repo"]), "")
     for label, (base, overrides, why) in MODEL_ALIASES.items():
         cfg = dict(by_id[base]["config"])
         if "text_config" in cfg:
@@ -133,6 +132,21 @@ def _model_entries(gt: dict[str, Any]) -> dict[str, tuple[ModelEntry, str]]:
 
 # --------------------------------------------------------------------------- rows
 
+#: Published rows the stock (current or name-based) rules do not reproduce, each with the reason found.
+KNOWN_DISAGREEMENTS = {
+    "mixtral-8x7b-instruct-v0.1.Q2_K.gguf": "Dec 2023 llama.cpp: per-expert 2-D tensors whose ffn_down kept the base "
+    "type, no 8-expert attn_output bump; with those rules the estimate is 15.65 GB (published 15.64)",
+    "mixtral-8x7b-v0.1.Q2_K.gguf": "as above",
+    "mixtral-8x7b-instruct-v0.1.Q3_K_M.gguf": "as above: 20.37 GB with the Dec 2023 rules (published 20.36)",
+    "mixtral-8x7b-v0.1.Q3_K_M.gguf": "as above",
+    "mistral-7b-instruct-v0.2.Q2_K.gguf": "Dec 2023 Q2_K also made ffn_gate/ffn_up Q3_K (the commented-out 'IK: let's "
+    "remove this' block in llama-quant.cpp): 3.10 GB with that rule (published 3.08)",
+    "Phi-3-mini-4k-instruct-q4.gguf": "README figure 2.2 GB; the same mix's exact sizes (LM Studio 2,393,232,096 B, "
+    "gpt4all Q4_0) agree with the estimate to 0.01%",
+    "Phi-3-mini-4k-instruct-fp16.gguf": "README figure 7.2 GB; an F16 file of 3.82B parameters cannot be smaller than 7.64 GB",
+}
+
+
 UNIT_BYTES = {"GB": 1e9, "GiB": 2**30, "bytes": 1, "MiB": 2**20, "MB": 1e6}
 
 
@@ -140,10 +154,10 @@ UNIT_BYTES = {"GB": 1e9, "GiB": 2**30, "bytes": 1, "MiB": 2**20, "MB": 1e6}
 class RowResult:
     row: dict[str, Any]
     status: str  # "checked", "split" or an exclusion reason
-    quant: Optional[str] = None
-    published_bytes: Optional[float] = None
+    quant: str | None = None
+    published_bytes: float | None = None
     half_width: float = 0.0  # rounding of the published figure, bytes
-    estimate_bytes: Optional[int] = None
+    estimate_bytes: int | None = None
 
     @property
     def rel_error(self) -> float:
@@ -158,7 +172,7 @@ class RowResult:
         return max(0.0, gap) / self.published_bytes
 
 
-def _published(row: dict[str, Any]) -> tuple[Optional[float], float]:
+def _published(row: dict[str, Any]) -> tuple[float | None, float]:
     unit = row["unit"]
     key = {"GB": "size_gb", "GiB": "size_gib", "bytes": "size_bytes", "MiB": "size_mib", "MB": "size_mb"}[unit]
     value = row.get(key)
@@ -183,7 +197,7 @@ def _is_stock_ftype(quant: str) -> bool:
     return True
 
 
-def classify(row: dict[str, Any]) -> Optional[str]:
+def classify(row: dict[str, Any]) -> str | None:
     """Why a row cannot be checked against stock llama.cpp rules, or None."""
     quant = str(row["quant"])
     if row.get("doubt"):
@@ -199,7 +213,7 @@ def classify(row: dict[str, Any]) -> Optional[str]:
     return None
 
 
-def evaluate(gt: Optional[dict[str, Any]] = None) -> list[RowResult]:
+def evaluate(gt: dict[str, Any] | None = None) -> list[RowResult]:
     gt = gt or load_ground_truth()
     entries = _model_entries(gt)
     results = []
@@ -241,7 +255,7 @@ def summarize(results: list[RowResult]) -> dict[str, tuple[int, float, float]]:
     return {q: (len(v), statistics.median(v), max(v)) for q, v in sorted(by_quant.items())}
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--summary", action="store_true", help="only the per-quant summary and exclusions")
     args = parser.parse_args(argv)
@@ -271,6 +285,31 @@ def main(argv: Optional[list[str]] = None) -> int:
     if split:
         listed = ", ".join(f"{r.row['file']} {r.rel_error:+.2%}" for r in split)
         print(f"split uploads (not in the statistics): {listed}")
+    disagreeing = [r for r in checked if r.excess_error > 0.01]
+    if disagreeing:
+        print("\nrows more than 1% beyond the published rounding, and why:")
+        for r in disagreeing:
+            reason = KNOWN_DISAGREEMENTS.get(r.row["file"], "NOT EXPLAINED")
+            print(f"  {r.row['file']} ({r.row['repo']}) {r.rel_error:+.2%}: {reason}")
+        agreeing = [abs(r.rel_error) for r in checked if r.row["file"] not in KNOWN_DISAGREEMENTS]
+        print(
+            f"without them ({len(agreeing)} rows): median |err| {statistics.median(agreeing):.3%}, "
+            f"worst {max(agreeing):.3%}"
+        )
+        precise = [
+            abs(r.rel_error) for r in checked
+            if r.row["file"] not in KNOWN_DISAGREEMENTS and r.half_width <= 0.005 * r.published_bytes
+        ]
+        coarse = [
+            r for r in checked
+            if r.row["file"] not in KNOWN_DISAGREEMENTS and r.half_width > 0.005 * r.published_bytes
+        ]
+        print(
+            f"of which published to better than ±0.5% ({len(precise)} rows): median |err| "
+            f"{statistics.median(precise):.3%}, worst {max(precise):.3%}; the {len(coarse)} coarser rows "
+            f"(one-decimal GB/GiB) are judged by the distance beyond their rounding: worst "
+            f"{max(r.excess_error for r in coarse):.3%}"
+        )
     excluded: dict[str, list[str]] = {}
     for r in results:
         if r.status not in ("checked", "split"):

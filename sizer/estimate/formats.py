@@ -10,12 +10,17 @@ of ``in_features × out_features`` is stored. Sources per format are in the row'
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Optional
 
 from sizer.errors import InvalidInputError
-from sizer.estimate.tensors import TensorBytes, TensorSpec, WeightsBreakdown, model_tensors
+from sizer.estimate.tensors import (
+    TensorBytes,
+    TensorSpec,
+    WeightsBreakdown,
+    model_tensors,
+)
 from sizer.types import ModelEntry
 
 
@@ -41,7 +46,7 @@ class QuantOptions:
     4-bit), scale granularity (FP8)."""
 
     bits: int = 4
-    group_size: Optional[int] = 128  # None or ≤ 0: one group per output column ("-1g")
+    group_size: int | None = 128  # None or ≤ 0: one group per output column ("-1g")
     double_quant: bool = True
     fp8_scales: str = "channel"  # "tensor", "channel" or "block" (128×128)
 
@@ -64,7 +69,7 @@ def _packed_int32_bytes(values: int, bits: int) -> int:
     return math.ceil(values * bits / 32) * 4
 
 
-def _groups(shape: LinearShape, group_size: Optional[int]) -> int:
+def _groups(shape: LinearShape, group_size: int | None) -> int:
     return math.ceil(shape.in_features / group_size) if group_size and group_size > 0 else 1
 
 
@@ -208,7 +213,7 @@ def parse_checkpoint_format(name: str) -> tuple[CheckpointFormat, dict]:
 # --------------------------------------------------------------------------- which tensors
 
 
-def linear_shape(tensor: TensorSpec) -> Optional[LinearShape]:
+def linear_shape(tensor: TensorSpec) -> LinearShape | None:
     """The matmul a tensor is in the Hugging Face checkpoint, or None if it is not a block linear.
 
     Not linears: embeddings, the output head, norms, biases, MoE routers, gpt-oss sinks. DeepSeek's
@@ -240,10 +245,10 @@ def checkpoint_weights(
     model: ModelEntry,
     fmt: str,
     *,
-    bits: Optional[int] = None,
-    group_size: Optional[int] = 128,
+    bits: int | None = None,
+    group_size: int | None = 128,
     double_quant: bool = True,
-    fp8_scales: Optional[str] = None,
+    fp8_scales: str | None = None,
     separate_output: bool = False,
 ) -> WeightsBreakdown:
     """Bytes of a safetensors checkpoint of ``model`` stored in format ``fmt``.
@@ -279,8 +284,7 @@ def checkpoint_weights(
     stored = []
     for tensor in tensors:
         shape = linear_shape(tensor)
-        in_scope = shape is not None and (spec.scope == "linear" or tensor.is_routed_expert)
-        if in_scope:
+        if shape is not None and (spec.scope == "linear" or tensor.is_routed_expert):
             size, dtype = spec.linear_bytes(shape, opts), _label(base, opts)
         else:
             size, dtype = tensor.n_elements * spec.plain_width, "fp32" if spec.plain_width == 4 else "bf16"

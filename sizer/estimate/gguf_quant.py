@@ -8,9 +8,16 @@ Sizes follow from the tensor shapes and these rules alone, so this module ports 
 ``llama_tensor_get_type_impl``, ``tensor_type_fallback``, ``llama_ftype_get_default_type``) and takes
 block sizes from gguf-py's ``GGML_QUANT_SIZES`` rather than copying them.
 
-Not ported: ``--tensor-type`` / ``--output-tensor-type`` / ``--token-embedding-type`` overrides,
-``--pure``, ``--prune-layers``, and the Falcon- and BailingMoE3-specific branches (no such model in
-sizer's catalog families); they are kept where cheap (the Falcon arch test) but untested.
+Two rule revisions are modelled (:class:`QuantRules`): the current category-based one and the
+name-based one of the releases before 2026 that made most published files; they differ only for fused
+``attn_qkv`` (Phi-3/Phi-4) and ``attn_kv_b``. The file size adds an estimated header (metadata and
+tokenizer arrays from the vocabulary size, see :func:`estimate_header_bytes`) and 32-byte alignment.
+
+Not ported: user overrides (``--tensor-type``, ``--output-tensor-type``, ``--token-embedding-type``,
+``--pure``, ``--prune-layers``, ``--keep-split``), the BailingMoE3 restriction of MXFP4_MOE, file types
+outside :class:`FileType` (TQ1_0/TQ2_0, Q1_0/Q2_0, NVFP4), and rules older than the name-based revision
+(late-2023 releases quantized Q2_K's ffn_gate/ffn_up as Q3_K and left per-expert Mixtral tensors at the
+base type). The Falcon branches are ported but unreachable: no catalog family maps to LLM_ARCH_FALCON.
 """
 
 from __future__ import annotations
@@ -19,12 +26,16 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
-from typing import Optional
 
 from pydantic import Field
 
 from sizer.errors import InvalidInputError
-from sizer.estimate.tensors import TensorBytes, TensorSpec, WeightsBreakdown, model_tensors
+from sizer.estimate.tensors import (
+    TensorBytes,
+    TensorSpec,
+    WeightsBreakdown,
+    model_tensors,
+)
 from sizer.types import ModelEntry
 
 
@@ -266,15 +277,55 @@ def tensor_allows_quantization(tensor: TensorSpec, *, quantize_output_tensor: bo
     return not any(fragment in tensor.name for fragment in NEVER_QUANTIZED_SUBSTRINGS)
 
 
+#: convert_hf_to_gguf's tensors that are always written in F32 ("conditions should closely match
+#: those in llama_model_quantize_internal"), as gguf-py MODEL_TENSOR names.
+CONVERTER_F32_TENSORS = (
+    "FFN_GATE_INP",
+    "POS_EMBD",
+    "TOKEN_TYPES",
+    "SSM_CONV1D",
+    "SHORTCONV_CONV",
+    "TIME_MIX_FIRST",
+    "TIME_MIX_W1",
+    "TIME_MIX_W2",
+    "TIME_MIX_DECAY_W1",
+    "TIME_MIX_DECAY_W2",
+    "TIME_MIX_LERP_FUSED",
+    "POSNET_NORM1",
+    "POSNET_NORM2",
+    "V_ENC_EMBD_POS",
+    "A_ENC_EMBD_POS",
+    "ALTUP_CORRECT_COEF",
+    "ALTUP_PREDICT_COEF",
+)
+
+
+@lru_cache(maxsize=1)
+def _converter_f32_patterns() -> frozenset[str]:
+    from gguf.constants import MODEL_TENSOR, TENSOR_NAMES  # lazy: gguf pulls in numpy
+
+    return frozenset(TENSOR_NAMES[MODEL_TENSOR[k]] for k in CONVERTER_F32_TENSORS if k in MODEL_TENSOR.__members__)
+
+
+def _name_pattern(name: str) -> str:
+    """'blk.7.ssm_conv1d.weight' → 'blk.{bid}.ssm_conv1d' (gguf-py TENSOR_NAMES form)."""
+    base = name.rsplit(".", 1)[0] if name.endswith((".weight", ".bias")) else name
+    if base.startswith("blk."):
+        parts = base.split(".", 2)
+        base = f"blk.{{bid}}.{parts[2]}" if len(parts) == 3 else base
+    return base
+
+
 def source_type(tensor: TensorSpec, model: ModelEntry, float_type: str) -> str:
     """Type a tensor has in the file convert_hf_to_gguf writes (the quantizer's input).
 
-    The converter keeps 1-D tensors, norms, biases and MoE routers in F32, keeps gpt-oss's natively
-    MXFP4 experts as MXFP4, and writes everything else in the chosen float type.
+    The converter writes 1-D tensors, norms, non-``.weight`` tensors (biases) and the tensors in
+    :data:`CONVERTER_F32_TENSORS` (MoE routers, SSM convolutions…) in F32, keeps gpt-oss's natively
+    MXFP4 experts as MXFP4, and everything else in the chosen float type.
     """
     if float_type == "F32" or tensor.n_dims <= 1 or tensor.is_norm or not tensor.is_weight:
         return "F32"
-    if "ffn_gate_inp." in tensor.name:
+    if _name_pattern(tensor.name) in _converter_f32_patterns():
         return "F32"
     if tensor.is_routed_expert and (model.native_quant or "").lower() == "mxfp4":
         return "MXFP4"
@@ -384,9 +435,7 @@ def _get_type_impl(qs: QuantizeState, new_type: str, tensor: TensorSpec, categor
 
     if category == Category.OUTPUT or (qs.has_tied_embeddings and category == Category.TOKEN_EMBD):
         nx = tensor.shape[0]
-        if ftype == _F.MXFP4_MOE:
-            new_type = "Q8_0"
-        elif qs.arch_is_falcon or nx % block_size(new_type) != 0:
+        if ftype == _F.MXFP4_MOE or qs.arch_is_falcon or nx % block_size(new_type) != 0:
             new_type = "Q8_0"
         elif ftype in _OUTPUT_Q5_K:
             new_type = "Q5_K"
@@ -426,15 +475,11 @@ def _get_type_impl(qs: QuantizeState, new_type: str, tensor: TensorSpec, categor
             new_type = "Q4_K"
         elif ftype == _F.IQ3_XXS:
             new_type = "Q4_K" if qs.n_gqa >= 4 else ("IQ3_S" if not qs.has_imatrix else "IQ3_XXS")
-        elif ftype in (_F.IQ3_XS, _F.IQ3_S) and qs.n_gqa >= 4:
-            new_type = "Q4_K"
-        elif ftype == _F.IQ3_M:
+        elif ftype in (_F.IQ3_XS, _F.IQ3_S) and qs.n_gqa >= 4 or ftype == _F.IQ3_M:
             new_type = "Q4_K"
         elif ftype == _F.Q3_K_M:
             new_type = "Q5_K" if qs.i_attention_wv < 2 else "Q4_K"
-        elif ftype == _F.Q3_K_L:
-            new_type = "Q5_K"
-        elif ftype in (_F.IQ4_NL, _F.IQ4_XS) and qs.n_gqa >= 4:
+        elif ftype == _F.Q3_K_L or ftype in (_F.IQ4_NL, _F.IQ4_XS) and qs.n_gqa >= 4:
             new_type = "Q5_K"
         elif ftype in (_F.Q4_K_M, _F.Q5_K_M) and use_more_bits(qs.i_attention_wv, qs.n_attention_wv):
             new_type = "Q6_K"
@@ -713,7 +758,7 @@ def gguf_weights(
     model: ModelEntry,
     ftype: str | FileType,
     *,
-    imatrix: Optional[bool] = None,
+    imatrix: bool | None = None,
     source_float_type: str = "F16",
     separate_output: bool = False,
     rules: str | QuantRules = QuantRules.CURRENT,

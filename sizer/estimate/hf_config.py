@@ -10,9 +10,10 @@ and the sizing code only ever sees the normalized record.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Union
 
 from pydantic import ValidationError
 
@@ -28,7 +29,7 @@ class Fixed:
 
 
 #: Where each normalized field is read from, in order of preference; a family overrides entries.
-FieldSource = Union[tuple[str, ...], Fixed]
+FieldSource = Union[tuple[str, ...], Fixed]  # noqa: UP007 - a runtime alias, kept 3.9-readable
 
 DEFAULT_FIELD_SOURCES: dict[str, FieldSource] = {
     "num_layers": ("num_hidden_layers",),
@@ -76,7 +77,7 @@ _LAYER_TYPE_LETTERS = {
 }
 
 
-def compact_pattern(letters: str) -> Optional[str]:
+def compact_pattern(letters: str) -> str | None:
     """Shortest string that, repeated cyclically from layer 0, reproduces ``letters``; None if all 'F'.
 
     ``ModelEntry.layer_pattern`` is read cyclically, so ``SSSSSF`` stands for Gemma 3's 5:1 layout of
@@ -91,7 +92,7 @@ def compact_pattern(letters: str) -> Optional[str]:
     return letters  # pragma: no cover - period n always matches
 
 
-def _layer_types_pattern(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
+def _layer_types_pattern(cfg: Mapping[str, Any], n_layers: int) -> str | None:
     """Newer configs spell out ``layer_types``; when they do, it wins over any family rule."""
     kinds = cfg.get("layer_types")
     if not isinstance(kinds, list) or not kinds:
@@ -99,22 +100,22 @@ def _layer_types_pattern(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]
     try:
         letters = "".join(_LAYER_TYPE_LETTERS[str(k)] for k in kinds[:n_layers])
     except KeyError as exc:
-        raise UnsupportedError(f"config.json: unknown layer type {exc.args[0]!r} in layer_types") from None
+        raise UnsupportedError(f"unknown layer type {exc.args[0]!r} in config.json layer_types") from None
     return compact_pattern(letters) or "F"
 
 
-def _alternating_sliding_first(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
+def _alternating_sliding_first(cfg: Mapping[str, Any], n_layers: int) -> str | None:
     """Gemma 2 and gpt-oss: even layers sliding-window, odd layers global."""
     return "SF"
 
 
-def _gemma3_pattern(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
+def _gemma3_pattern(cfg: Mapping[str, Any], n_layers: int) -> str | None:
     """Gemma 3: ``sliding_window_pattern`` (default 6) = that many layers per global one, last of the group."""
     period = int(cfg.get("sliding_window_pattern") or 6)
     return "S" * (period - 1) + "F"
 
 
-def _uniform_sliding(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
+def _uniform_sliding(cfg: Mapping[str, Any], n_layers: int) -> str | None:
     """Mistral 7B v0.1, Phi-3: one window on every layer when ``sliding_window`` is set and binds."""
     window = cfg.get("sliding_window")
     max_ctx = cfg.get("max_position_embeddings")
@@ -123,7 +124,7 @@ def _uniform_sliding(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
     return "S"
 
 
-def _qwen_pattern(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
+def _qwen_pattern(cfg: Mapping[str, Any], n_layers: int) -> str | None:
     """Qwen2/3: with ``use_sliding_window``, layers from ``max_window_layers`` on use the window."""
     if not cfg.get("use_sliding_window") or not cfg.get("sliding_window"):
         return None
@@ -131,7 +132,7 @@ def _qwen_pattern(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
     return compact_pattern("F" * min(first, n_layers) + "S" * max(0, n_layers - first))
 
 
-def _llama4_pattern(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
+def _llama4_pattern(cfg: Mapping[str, Any], n_layers: int) -> str | None:
     """Llama 4: RoPE layers use chunked attention, every ``no_rope_layer_interval``-th (4th) is global NoPE."""
     if not cfg.get("attention_chunk_size"):
         return None
@@ -142,20 +143,20 @@ def _llama4_pattern(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
     return "C" * (interval - 1) + "F"
 
 
-def _hybrid_linear_pattern(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
+def _hybrid_linear_pattern(cfg: Mapping[str, Any], n_layers: int) -> str | None:
     """Qwen3-Next: every ``full_attention_interval``-th layer (4th) is full attention, the rest linear."""
     interval = int(cfg.get("full_attention_interval") or 4)
     return "L" * (interval - 1) + "F"
 
 
-def _no_pattern(cfg: Mapping[str, Any], n_layers: int) -> Optional[str]:
+def _no_pattern(cfg: Mapping[str, Any], n_layers: int) -> str | None:
     return None
 
 
 # --------------------------------------------------------------------------- linear-attention state
 
 
-def _gated_deltanet_state_bytes(cfg: Mapping[str, Any]) -> Optional[int]:
+def _gated_deltanet_state_bytes(cfg: Mapping[str, Any]) -> int | None:
     """Recurrent state of one Gated DeltaNet layer (Qwen3-Next), kept in fp32 as llama.cpp does.
 
     Convolution state: ``(conv_kernel - 1) × (2·key_heads·key_dim + value_heads·value_dim)`` values;
@@ -190,9 +191,9 @@ class ArchSpec:
     norm_per_layer: int = 2
     expert_bias: bool = False
     #: Multimodal wrappers: the text model's config is nested under ``text_config`` of this type.
-    text_model_type: Optional[str] = None
-    layer_pattern: Callable[[Mapping[str, Any], int], Optional[str]] = _no_pattern
-    linear_state: Optional[Callable[[Mapping[str, Any]], Optional[int]]] = None
+    text_model_type: str | None = None
+    layer_pattern: Callable[[Mapping[str, Any], int], str | None] = _no_pattern
+    linear_state: Callable[[Mapping[str, Any]], int | None] | None = None
 
 
 _LLAMA_DEFAULTS = {"tie_word_embeddings": False, "max_context": 2048, "attention_bias": False}
@@ -335,6 +336,7 @@ ARCHITECTURE_CLASSES: dict[str, str] = {
 #: Keys a multimodal wrapper keeps at its top level that apply to the text model too.
 _WRAPPER_INHERITED_KEYS = ("tie_word_embeddings", "torch_dtype", "dtype", "quantization_config")
 
+
 def supported_model_types() -> list[str]:
     """The ``model_type`` values sizer can normalize, sorted."""
     return sorted(ARCHITECTURES)
@@ -343,7 +345,7 @@ def supported_model_types() -> list[str]:
 # --------------------------------------------------------------------------- reading
 
 
-def load_config(path: Union[str, Path]) -> dict[str, Any]:
+def load_config(path: str | Path) -> dict[str, Any]:
     """Read a ``config.json`` file, or the ``config.json`` inside a model folder."""
     path = Path(path)
     file = path / "config.json" if path.is_dir() else path
@@ -361,19 +363,19 @@ def load_config(path: Union[str, Path]) -> dict[str, Any]:
     return data
 
 
-def _model_type(config: Mapping[str, Any]) -> str:
+def _model_type(config: Mapping[str, Any], source: str) -> str:
     model_type = config.get("model_type")
     if not model_type:
         for cls in config.get("architectures") or ():
             if cls in ARCHITECTURE_CLASSES:
                 return ARCHITECTURE_CLASSES[cls]
         raise UnsupportedError(
-            "config.json: no model_type (and no known architectures class); supported model types: "
+            f"{source}: no model_type (and no known architectures class); supported model types: "
             + ", ".join(supported_model_types())
         )
     if model_type not in ARCHITECTURES:
         raise UnsupportedError(
-            f"config.json: model_type {model_type!r} is not supported; supported model types: "
+            f"{source}: model_type {model_type!r} is not supported; supported model types: "
             + ", ".join(supported_model_types())
         )
     return str(model_type)
@@ -390,8 +392,8 @@ def _text_config(config: Mapping[str, Any], model_type: str) -> tuple[dict[str, 
         return dict(config), spec.text_model_type
     merged = {k: config[k] for k in _WRAPPER_INHERITED_KEYS if k in config}
     merged.update(inner)
-    inner_type = inner.get("model_type") if inner.get("model_type") in ARCHITECTURES else spec.text_model_type
-    return merged, inner_type
+    inner_type = inner.get("model_type")
+    return merged, str(inner_type) if inner_type in ARCHITECTURES else spec.text_model_type
 
 
 def _read(cfg: Mapping[str, Any], source: FieldSource) -> Any:
@@ -407,7 +409,7 @@ def model_entry_from_config(
     config: Mapping[str, Any],
     *,
     id: str = "custom",
-    name: Optional[str] = None,
+    name: str | None = None,
     hf_repo: str = "local",
     source: str = "config.json",
 ) -> ModelEntry:
@@ -418,7 +420,7 @@ def model_entry_from_config(
     """
     if not isinstance(config, Mapping):
         raise DataFileError(f"{source}: expected a JSON object")
-    model_type = _model_type(config)
+    model_type = _model_type(config, source)
     cfg, model_type = _text_config(config, model_type)
     spec = ARCHITECTURES[model_type]
 

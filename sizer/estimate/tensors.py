@@ -10,9 +10,10 @@ features of a matmul weight) first, experts last for 3-D MoE tensors.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Optional
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,7 +26,7 @@ class TensorSpec:
 
     name: str
     shape: tuple[int, ...]
-    layer: Optional[int]
+    layer: int | None
 
     @property
     def n_elements(self) -> int:
@@ -71,6 +72,11 @@ class GgufLayout:
     router_bias: bool = False        # gpt-oss: the router has a bias
     expert_score_bias: bool = False  # DeepSeek-V3: e_score_correction_bias → exp_probs_b
     attn_sinks: bool = False         # gpt-oss: one learned sink logit per head
+    qk_norm_weights: bool = True     # Llama 4's QK norm is a weightless L2 norm
+    gated_query: bool = False        # Qwen3-Next: attn_q also produces an output gate (2 × width)
+    shared_expert_gate: bool = False  # Qwen3-Next: a sigmoid gate vector on the shared expert
+    #: Layers of kind 'L' (ModelEntry.layer_pattern) hold a Gated DeltaNet instead of attention.
+    linear_attention: str | None = None
 
 
 _GEMMA_NORMS = ("ATTN_NORM", "ATTN_POST_NORM", "FFN_NORM", "FFN_POST_NORM")
@@ -90,8 +96,15 @@ LAYOUTS: dict[str, GgufLayout] = {
     "gpt_oss": GgufLayout(
         "GPT_OSS", norms=("ATTN_NORM", "ATTN_POST_NORM"), attn_output_bias=True, router_bias=True, attn_sinks=True
     ),
-    "llama4_text": GgufLayout("LLAMA4"),
-    "llama4": GgufLayout("LLAMA4"),
+    "llama4_text": GgufLayout("LLAMA4", qk_norm_weights=False),
+    "llama4": GgufLayout("LLAMA4", qk_norm_weights=False),
+    "qwen3_next": GgufLayout(
+        "QWEN3NEXT",
+        norms=("ATTN_NORM", "ATTN_POST_NORM"),
+        gated_query=True,
+        shared_expert_gate=True,
+        linear_attention="gated_deltanet",
+    ),
 }
 
 #: Norm names for a ModelEntry whose norm_per_layer disagrees with its layout (first n are used).
@@ -109,7 +122,7 @@ def _tensor_name_formats() -> dict[str, str]:
     return {member.name: TENSOR_NAMES[member] for member in MODEL_TENSOR if member in TENSOR_NAMES}
 
 
-def tensor_name(kind: str, layer: Optional[int] = None, suffix: str = "weight") -> str:
+def tensor_name(kind: str, layer: int | None = None, suffix: str = "weight") -> str:
     """GGUF name of a tensor kind (a ``gguf.MODEL_TENSOR`` member name) in a layer."""
     base = _tensor_name_formats()[kind]
     return f"{base.format(bid=layer)}.{suffix}" if layer is not None else f"{base}.{suffix}"
@@ -151,7 +164,11 @@ def _attention(model: ModelEntry, layout: GgufLayout, il: int) -> Iterator[Tenso
         yield t("ATTN_OUT", (heads * v_dim, hidden))
         return
 
-    if layout.fused_qkv:
+    if layout.gated_query:
+        yield t("ATTN_Q", (hidden, 2 * q_width))
+        yield t("ATTN_K", (hidden, kv_width))
+        yield t("ATTN_V", (hidden, kv_width))
+    elif layout.fused_qkv:
         yield t("ATTN_QKV", (hidden, q_width + 2 * kv_width))
         if model.attention_bias:
             yield t("ATTN_QKV", (q_width + 2 * kv_width,), "bias")
@@ -160,7 +177,7 @@ def _attention(model: ModelEntry, layout: GgufLayout, il: int) -> Iterator[Tenso
             yield t(kind, (hidden, width))
             if model.attention_bias:
                 yield t(kind, (width,), "bias")
-    if model.qk_norm:
+    if model.qk_norm and layout.qk_norm_weights:
         yield t("ATTN_Q_NORM", (model.head_dim,))
         yield t("ATTN_K_NORM", (model.head_dim,))
     yield t("ATTN_OUT", (q_width, hidden))
@@ -168,6 +185,67 @@ def _attention(model: ModelEntry, layout: GgufLayout, il: int) -> Iterator[Tenso
         yield t("ATTN_OUT", (hidden,), "bias")
     if layout.attn_sinks:
         yield t("ATTN_SINKS", (model.num_attention_heads,))
+
+
+@dataclass(frozen=True)
+class GatedDeltaNetDims:
+    """Shape of a Gated DeltaNet (linear attention) layer: key/value heads and head widths, conv kernel."""
+
+    key_heads: int
+    value_heads: int
+    key_head_dim: int = 128
+    value_head_dim: int = 128
+    conv_kernel: int = 4
+
+    @property
+    def key_dim(self) -> int:
+        return self.key_heads * self.key_head_dim
+
+    @property
+    def value_dim(self) -> int:
+        return self.value_heads * self.value_head_dim
+
+    def state_bytes(self) -> int:
+        """fp32 conv state + recurrent state of one sequence (as hf_config computes it)."""
+        conv = (self.conv_kernel - 1) * (2 * self.key_dim + self.value_dim)
+        return 4 * (conv + self.value_heads * self.key_head_dim * self.value_head_dim)
+
+
+def gated_deltanet_dims(model: ModelEntry) -> GatedDeltaNetDims:
+    """Recover the linear-attention shape from ``linear_state_bytes_per_layer``.
+
+    ModelEntry records only the state size, so this assumes Qwen3-Next's published layout (128-wide
+    key and value heads, twice as many value heads as key heads, kernel 4) and solves for the head
+    count; a state size that does not fit that layout is refused rather than guessed.
+    """
+    from sizer.errors import UnsupportedError
+
+    state = model.linear_state_bytes_per_layer
+    per_key_head = GatedDeltaNetDims(1, 2).state_bytes()
+    if not state or state % per_key_head:
+        raise UnsupportedError(
+            f"{model.id}: linear-attention layer shapes cannot be derived from linear_state_bytes_per_layer={state}"
+        )
+    key_heads = state // per_key_head
+    return GatedDeltaNetDims(key_heads, 2 * key_heads)
+
+
+def _gated_deltanet(model: ModelEntry, il: int) -> Iterator[TensorSpec]:
+    """A Qwen3-Next linear-attention layer as llama.cpp's converter writes it (fused qkv + gate)."""
+    dims = gated_deltanet_dims(model)
+    hidden = model.hidden_size
+
+    def t(kind: str, shape: tuple[int, ...], suffix: str = "weight") -> TensorSpec:
+        return TensorSpec(tensor_name(kind, il, suffix), shape, il)
+
+    yield t("ATTN_QKV", (hidden, 2 * dims.key_dim + dims.value_dim))
+    yield t("ATTN_GATE", (hidden, dims.value_dim))
+    yield t("SSM_CONV1D", (dims.conv_kernel, 2 * dims.key_dim + dims.value_dim))
+    yield t("SSM_DT", (dims.value_heads,), "bias")
+    yield TensorSpec(tensor_name("SSM_A", il, "weight").removesuffix(".weight"), (dims.value_heads,), il)
+    yield t("SSM_BETA_ALPHA", (hidden, 2 * dims.value_heads))
+    yield t("SSM_NORM", (dims.value_head_dim,))
+    yield t("SSM_OUT", (dims.value_dim, hidden))
 
 
 def _dense_mlp(model: ModelEntry, layout: GgufLayout, il: int, width: int) -> Iterator[TensorSpec]:
@@ -207,6 +285,8 @@ def _moe_mlp(model: ModelEntry, layout: GgufLayout, il: int) -> Iterator[TensorS
 
     if model.num_shared_experts:
         shared = model.shared_expert_intermediate_size or width * model.num_shared_experts
+        if layout.shared_expert_gate:
+            yield t("FFN_GATE_INP_SHEXP", (hidden,))
         if model.mlp_gated:
             yield t("FFN_GATE_SHEXP", (hidden, shared))
         yield t("FFN_UP_SHEXP", (hidden, shared))
@@ -217,7 +297,10 @@ def _layer(model: ModelEntry, layout: GgufLayout, il: int) -> Iterator[TensorSpe
     norms = layout.norms if len(layout.norms) == model.norm_per_layer else GENERIC_NORMS[: model.norm_per_layer]
     for kind in norms:
         yield TensorSpec(tensor_name(kind, il), (model.hidden_size,), il)
-    yield from _attention(model, layout, il)
+    if layout.linear_attention and model.layer_kind(il) == "L":
+        yield from _gated_deltanet(model, il)
+    else:
+        yield from _attention(model, layout, il)
     if model.is_moe_layer(il):
         yield from _moe_mlp(model, layout, il)
     else:
@@ -253,7 +336,10 @@ class TensorBytes(BaseModel):
     name: str
     dtype: str = Field(description="Storage type: a ggml type name (Q4_K, F16…) or a checkpoint dtype (int4+fp16 scales…).")
     bytes: int
-    layer: Optional[int] = None
+    layer: int | None = None
+
+
+_Breakdown = TypeVar("_Breakdown", bound="WeightsBreakdown")
 
 
 class WeightsBreakdown(BaseModel):
@@ -274,7 +360,7 @@ class WeightsBreakdown(BaseModel):
     other_bytes: int = Field(description="Tensors outside the layers besides the two above (final norm…).")
 
     @classmethod
-    def from_tensors(cls, fmt: str, tensors: list[TensorBytes], n_layers: int, **extra: object) -> "WeightsBreakdown":
+    def from_tensors(cls: type[_Breakdown], fmt: str, tensors: list[TensorBytes], n_layers: int, **extra: Any) -> _Breakdown:  # noqa: PYI019 - typing.Self needs 3.11
         """Sum per-tensor bytes into the per-layer / embedding / output / other split."""
         layer_bytes = [0] * n_layers
         token_embd = output = other = 0

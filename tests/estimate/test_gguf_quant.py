@@ -206,21 +206,6 @@ def test_separate_output_adds_an_output_tensor(models):
 
 # --------------------------------------------------------------------------- published files
 
-#: Published rows the stock rules do not reproduce, each with the reason found.
-KNOWN_DISAGREEMENTS = {
-    "mixtral-8x7b-instruct-v0.1.Q2_K.gguf": "Dec 2023 llama.cpp: per-expert 2-D tensors whose ffn_down kept the base "
-    "type, no 8-expert attn_output bump; with those rules the estimate is 15.65 GB (published 15.64)",
-    "mixtral-8x7b-v0.1.Q2_K.gguf": "as above",
-    "mixtral-8x7b-instruct-v0.1.Q3_K_M.gguf": "as above: 20.37 GB with the Dec 2023 rules (published 20.36)",
-    "mixtral-8x7b-v0.1.Q3_K_M.gguf": "as above",
-    "mistral-7b-instruct-v0.2.Q2_K.gguf": "Dec 2023 Q2_K also made ffn_gate/ffn_up Q3_K (the commented-out 'IK: let's "
-    "remove this' block in llama-quant.cpp): 3.10 GB with that rule (published 3.08)",
-    "Phi-3-mini-4k-instruct-q4.gguf": "README figure 2.2 GB; the same mix's exact sizes (LM Studio 2,393,232,096 B, "
-    "gpt4all Q4_0) agree with the estimate to 0.01%",
-    "Phi-3-mini-4k-instruct-fp16.gguf": "README figure 7.2 GB; an F16 file of 3.82B parameters cannot be smaller than 7.64 GB",
-}
-
-
 def test_published_gguf_sizes(bench):
     results = bench.evaluate()
     checked = [r for r in results if r.status == "checked"]
@@ -228,14 +213,14 @@ def test_published_gguf_sizes(bench):
     unexplained = [
         f"{r.row['file']} ({r.row['repo']}): {r.rel_error:+.2%}"
         for r in checked
-        if r.excess_error > 0.01 and r.row["file"] not in KNOWN_DISAGREEMENTS
+        if r.excess_error > 0.01 and r.row["file"] not in bench.KNOWN_DISAGREEMENTS
     ]
     assert unexplained == []
-    agreeing = [abs(r.rel_error) for r in checked if r.row["file"] not in KNOWN_DISAGREEMENTS]
+    agreeing = [abs(r.rel_error) for r in checked if r.row["file"] not in bench.KNOWN_DISAGREEMENTS]
     assert statistics.median(agreeing) < 0.005
     # Every known disagreement is still a disagreement (else drop it from the list).
     still = {r.row["file"] for r in checked if r.excess_error > 0.01}
-    assert set(KNOWN_DISAGREEMENTS) == still
+    assert set(bench.KNOWN_DISAGREEMENTS) == still
 
 
 def test_exact_byte_rows_within_a_quarter_percent(bench):

@@ -9,8 +9,8 @@ import pytest
 from sizer.estimate.hf_config import model_entry_from_config
 from sizer.estimate.tensors import (
     LAYOUTS,
-    WeightsBreakdown,
     TensorBytes,
+    WeightsBreakdown,
     active_parameter_count,
     layout_for,
     model_tensors,
@@ -169,3 +169,46 @@ def test_weights_breakdown_splits_layers_embedding_output_and_rest():
     assert breakdown.layer_bytes == [10, 20]
     assert (breakdown.token_embd_bytes, breakdown.output_bytes, breakdown.other_bytes) == (100, 100, 4)
     assert breakdown.total_bytes == 234
+
+
+QWEN3_NEXT = {
+    "model_type": "qwen3_next", "num_hidden_layers": 48, "hidden_size": 2048, "intermediate_size": 5120,
+    "num_attention_heads": 16, "num_key_value_heads": 2, "head_dim": 256, "vocab_size": 151936,
+    "num_experts": 512, "num_experts_per_tok": 10, "moe_intermediate_size": 512,
+    "shared_expert_intermediate_size": 512, "full_attention_interval": 4, "tie_word_embeddings": False,
+    "linear_conv_kernel_dim": 4, "linear_key_head_dim": 128, "linear_value_head_dim": 128,
+    "linear_num_key_heads": 16, "linear_num_value_heads": 32,
+}
+
+
+def test_qwen3_next_hybrid_layers():
+    """Gated DeltaNet layers (3 of 4) as llama.cpp's qwen3next loader creates them; 80B total."""
+    from gguf.constants import MODEL_ARCH, MODEL_TENSORS, TENSOR_NAMES
+
+    entry = model_entry_from_config(QWEN3_NEXT)
+    tensors = {t.name: t for t in model_tensors(entry)}
+    assert tensors["blk.0.attn_qkv.weight"].shape == (2048, 2 * 16 * 128 + 32 * 128)
+    assert tensors["blk.0.attn_gate.weight"].shape == (2048, 4096)
+    assert tensors["blk.0.ssm_conv1d.weight"].shape == (4, 8192)
+    assert tensors["blk.0.ssm_out.weight"].shape == (4096, 2048)
+    assert tensors["blk.3.attn_q.weight"].shape == (2048, 2 * 16 * 256)  # query + output gate
+    assert "blk.3.attn_qkv.weight" not in tensors and "blk.0.attn_q.weight" not in tensors
+    assert tensors["blk.0.ffn_gate_inp_shexp.weight"].shape == (2048,)
+    allowed = {TENSOR_NAMES[t] for t in MODEL_TENSORS[MODEL_ARCH.QWEN3NEXT]}
+    for name in tensors:
+        pattern = re.sub(r"^blk\.\d+\.", "blk.{bid}.", re.sub(r"\.(weight|bias)$", "", name))
+        assert pattern in allowed, name
+    assert parameter_count(entry) == pytest.approx(80e9, rel=0.01)
+
+
+def test_linear_state_size_that_fits_no_known_layout_is_refused():
+    from sizer.errors import UnsupportedError
+
+    entry = model_entry_from_config(QWEN3_NEXT).model_copy(update={"linear_state_bytes_per_layer": 12345})
+    with pytest.raises(UnsupportedError, match="linear-attention layer shapes cannot be derived"):
+        model_tensors(entry)
+
+
+def test_llama4_qk_norm_has_no_weights(entries):
+    entry = entries["Llama-4-Scout"][1].model_copy(update={"qk_norm": True})
+    assert not any("attn_q_norm" in t.name for t in model_tensors(entry))

@@ -161,6 +161,11 @@ def normalize_quant(engine, quant: Optional[str], model_input: ModelInput) -> st
     for name in names:
         if quant.lower() == name.lower():
             return name
+    if engine.weights_format != "gguf" and quant.upper().startswith(("Q", "IQ")):
+        raise InvalidInputError(
+            f"{quant} is a GGUF type and {engine.name} loads safetensors checkpoints; use --backend llama.cpp or ollama, "
+            f"or one of {', '.join(names)}"
+        )
     raise InvalidInputError(f"{engine.name} has no quantization '{quant}'; choose from {', '.join(names)}")
 
 

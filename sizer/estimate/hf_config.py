@@ -60,6 +60,9 @@ DEFAULT_FIELD_SOURCES: dict[str, FieldSource] = {
     "torch_dtype": ("torch_dtype", "dtype"),
 }
 
+#: Fields that are not integer counts or widths.
+_NON_INTEGER_FIELDS = frozenset({"tie_word_embeddings", "attention_bias", "torch_dtype"})
+
 #: Fields without which no estimate is possible: a config lacking one is rejected, never guessed.
 REQUIRED_FIELDS = ("num_layers", "hidden_size", "num_attention_heads", "vocab_size", "intermediate_size")
 
@@ -365,6 +368,11 @@ def load_config(path: str | Path) -> dict[str, Any]:
 
 def _model_type(config: Mapping[str, Any], source: str) -> str:
     model_type = config.get("model_type")
+    if model_type is not None and not isinstance(model_type, str):
+        raise DataFileError(f"{source}: model_type must be a string, found {type(model_type).__name__}")
+    architectures = config.get("architectures")
+    if architectures is not None and not (isinstance(architectures, list) and all(isinstance(a, str) for a in architectures)):
+        raise DataFileError(f"{source}: architectures must be a list of strings")
     if not model_type:
         for cls in config.get("architectures") or ():
             if cls in ARCHITECTURE_CLASSES:
@@ -416,8 +424,38 @@ def model_entry_from_config(
     """Normalize a Hugging Face ``config.json`` (already parsed) into a ModelEntry.
 
     Missing architecture-defining fields raise :class:`DataFileError` naming the field; a family sizer
-    does not know raises :class:`UnsupportedError` listing the ones it does.
+    does not know raises :class:`UnsupportedError` listing the ones it does; a field of the wrong
+    type or range (a string layer count, a negative width) is a DataFileError naming it.
     """
+    try:
+        return _model_entry_from_config(config, id=id, name=name, hf_repo=hf_repo, source=source)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "config"
+        raise DataFileError(f"{source}: {field}: {first['msg']}") from None
+    except (TypeError, ValueError, ArithmeticError, OverflowError) as exc:
+        raise DataFileError(f"{source}: a field has the wrong type or value ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+
+
+def _check_field_types(values: dict[str, Any], source: str) -> None:
+    """Integers where integers belong (JSON true/false and floats are not layer counts)."""
+    for field_name, value in values.items():
+        if value is None or field_name in _NON_INTEGER_FIELDS:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DataFileError(f"{source}: {field_name} must be an integer, found {value!r:.40}")
+        if value < 0:
+            raise DataFileError(f"{source}: {field_name} must not be negative, found {value}")
+
+
+def _model_entry_from_config(
+    config: Mapping[str, Any],
+    *,
+    id: str,
+    name: str | None,
+    hf_repo: str,
+    source: str,
+) -> ModelEntry:
     if not isinstance(config, Mapping):
         raise DataFileError(f"{source}: expected a JSON object")
     model_type = _model_type(config, source)
@@ -431,6 +469,7 @@ def model_entry_from_config(
             value = spec.defaults.get(target)
         values[target] = value
 
+    _check_field_types(values, source)
     missing = [f for f in REQUIRED_FIELDS if values[f] is None]
     if missing:
         raw = {"num_layers": "num_hidden_layers", "max_context": "max_position_embeddings"}

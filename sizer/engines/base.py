@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Optional
 
 from sizer.errors import InvalidInputError, UnsupportedError
-from sizer.estimate.result import MemoryBreakdown, Placement, Settings, Unknown
+from sizer.estimate.result import DeviceMemory, MemoryBreakdown, Placement, Settings, Unknown
 from sizer.estimate.weights import Weights
 from sizer.types import Accelerator, Machine, ModelEntry
 
@@ -161,3 +161,32 @@ def check_positive(name: str, value: Optional[int], *, maximum: int) -> None:
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise UnsupportedError(message)
+
+
+def breakdown(devices: list[DeviceMemory]) -> MemoryBreakdown:
+    """The four memory terms summed over the devices that hold them."""
+    return MemoryBreakdown(
+        weights_bytes=sum(d.weights_bytes for d in devices),
+        kv_cache_bytes=sum(d.kv_cache_bytes for d in devices),
+        compute_bytes=sum(d.compute_bytes for d in devices),
+        overhead_bytes=sum(d.overhead_bytes for d in devices),
+        total_bytes=sum(d.total_bytes for d in devices),
+        devices=devices,
+    )
+
+
+def gpu_server_cannot_run(engine: str, formats: dict[str, tuple], quant: str, machine: Optional[Machine]) -> Optional[str]:
+    """Why a CUDA/ROCm serving engine cannot load `quant` here: format, GPU vendor, compute capability."""
+    if quant not in formats:
+        return f"{engine} does not load '{quant}' checkpoints"
+    if machine is None:
+        return None
+    devices = [a for _, a in gpus(machine) if a.vendor in ("nvidia", "amd")]
+    if not devices:
+        return f"{engine} needs a CUDA or ROCm GPU"
+    need = formats[quant][1]
+    for accelerator in devices:
+        if accelerator.compute_capability and float(accelerator.compute_capability) < need:
+            return f"{quant} kernels in {engine} need compute capability >= {need}, {accelerator.name} has {accelerator.compute_capability}"
+    return None
+

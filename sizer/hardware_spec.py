@@ -61,6 +61,7 @@ def accelerator_from_entry(entry: HardwareEntry, index: int = 0, *, memory_gib: 
         fp16_tflops=entry.fp16_tflops,
         bf16_tflops=entry.bf16_tflops,
         fp8_tflops=entry.fp8_tflops,
+        fp32_tflops=entry.fp32_tflops,
         fp8_support=entry.fp8_support,
         int8_support=entry.int8_support,
         compute_capability=entry.compute_capability,

@@ -61,6 +61,9 @@ class HardwareEntry(_Strict):
     bf16_tflops: Optional[float] = Field(default=None, description="Dense BF16 tensor TFLOPS.")
     fp8_tflops: Optional[float] = Field(default=None, description="Dense FP8 tensor TFLOPS; null where unsupported or unknown.")
     int8_tops: Optional[float] = Field(default=None, description="Dense INT8 tensor TOPS.")
+    fp32_tflops: Optional[float] = Field(
+        default=None, description="Vector (non-tensor) FP32 TFLOPS as the vendor publishes it; Apple's GPU figure."
+    )
     fp8_support: Optional[bool] = Field(default=None, description="Hardware FP8 matrix support.")
     int8_support: Optional[bool] = Field(default=None, description="Hardware INT8 matrix support.")
     compute_capability: Optional[str] = Field(
@@ -265,6 +268,7 @@ class Accelerator(_Strict):
     fp16_tflops: Optional[float] = None
     bf16_tflops: Optional[float] = None
     fp8_tflops: Optional[float] = None
+    fp32_tflops: Optional[float] = None
     fp8_support: Optional[bool] = None
     int8_support: Optional[bool] = None
     compute_capability: Optional[str] = None

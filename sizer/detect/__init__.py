@@ -27,6 +27,7 @@ CATALOG_FIELDS = (
     ("fp16_tflops", "fp16_tflops"),
     ("bf16_tflops", "bf16_tflops"),
     ("fp8_tflops", "fp8_tflops"),
+    ("fp32_tflops", "fp32_tflops"),
     ("fp8_support", "fp8_support"),
     ("int8_support", "int8_support"),
     ("compute_capability", "compute_capability"),

@@ -259,6 +259,52 @@ def plan(model, json_: bool, ctx, users, tokens_per_s, quant, kinds, top, api_pr
     _emit("plan", result, json_, render_plan, result.notes)
 
 
+# --------------------------------------------------------------------------- deploy
+
+
+@cli.command()
+@click.argument("model")
+@json_option("deploy")
+@click.option("--backend", "-b", type=click.Choice(BACKENDS, case_sensitive=False), help="Engine (default: the recommender's first choice).")
+@click.option("--quant", "-q", metavar="Q", help="Quantization (default: the recommender's first choice).")
+@click.option("--hardware", "-H", metavar="SPEC", default="local", show_default=True, help="As in `sizer estimate`.")
+@click.option("--ctx", type=click.IntRange(1, 1 << 24), default=8192, show_default=True, metavar="N")
+@click.option("--users", type=click.IntRange(1, 100_000), default=1, show_default=True, metavar="N", help="Concurrent users.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["commands", "modelfile", "compose", "kubernetes", "all"]),
+              help="Artifacts to generate (repeatable; default all).")
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), help="Write the files here (all or nothing).")
+@click.option("--force", is_flag=True, help="Replace an existing, non-empty output directory.")
+@click.option("--port", type=click.IntRange(1, 65535), metavar="PORT", help="Port the server listens on.")
+@click.option("--model-path", metavar="PATH", help="A local GGUF file or checkpoint directory to load instead of downloading.")
+@click.option("--hf-repo", metavar="REPO", help="Hugging Face repo holding the GGUF or quantized checkpoint to download.")
+@click.option("--system", "system_prompt", metavar="TEXT", help="System prompt (Ollama Modelfile SYSTEM).")
+@click.option("--stop", multiple=True, metavar="TEXT", help="Stop sequence (repeatable).")
+def deploy(model, json_: bool, backend, quant, hardware, ctx, users, formats, output_dir, force, port, model_path, hf_repo,
+           system_prompt, stop) -> None:
+    """Launch commands, Modelfile, docker-compose.yml and Kubernetes manifests for MODEL.
+
+    The artifacts carry exactly the settings of the estimate they come from (context, parallel
+    slots, KV type, GPU layers, tensor parallelism, memory utilization).
+    """
+    from sizer.deploy import deploy as run_deploy
+    from sizer.deploy import render_deployment, write_artifacts
+    from sizer.deploy.choose import plan_deployment
+
+    estimate_, machine = plan_deployment(model, backend=backend.lower() if backend else None, quant=quant, hardware=hardware, ctx=ctx, users=users)
+    deployment = run_deploy(estimate_, machine, formats=set(formats) or None, port=port, system_prompt=system_prompt,
+                            stop=list(stop) or None, model_path=model_path, hf_repo=hf_repo)
+    if output_dir:
+        written = write_artifacts(deployment, output_dir, force=force)
+        if not json_:
+            click.echo("\n".join(str(path) for path in written))
+            for note in deployment.notes:
+                from sizer.output import warn
+
+                warn(note)
+            return
+    _emit("deploy", deployment, json_, render_deployment, deployment.notes)
+
+
 # --------------------------------------------------------------------------- schema
 
 

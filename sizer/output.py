@@ -51,6 +51,7 @@ DATA_TYPES: dict[str, Callable[[], Any]] = {
     "estimate": lambda: _attr("sizer.estimate.result:Estimate"),
     "recommend": lambda: _attr("sizer.recommend.result:Recommendation"),
     "plan": lambda: _attr("sizer.recommend.result:HardwarePlan"),
+    "deploy": lambda: _attr("sizer.deploy.result:Deployment"),
     "hardware-catalog": lambda: _attr("sizer.types:HardwareCatalog"),
     "models-catalog": lambda: _attr("sizer.types:ModelCatalog"),
 }

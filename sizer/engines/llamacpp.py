@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from sizer.engines.base import (
+    breakdown,
     gpu_context_bytes,
-    GIB,
     MIB,
     Engine,
     EngineResult,
@@ -24,7 +24,7 @@ from sizer.engines.base import (
 )
 from sizer.errors import InvalidInputError, UnsupportedError
 from sizer.estimate import kv as kvmod
-from sizer.estimate.result import DeviceMemory, MemoryBreakdown, Settings, Unknown
+from sizer.estimate.result import DeviceMemory, Settings, Unknown
 from sizer.estimate.weights import Weights
 from sizer.types import Accelerator, Host, Machine, ModelEntry
 
@@ -262,7 +262,7 @@ class LlamaCpp(Engine, name="llama.cpp"):
         settings.gpu_layers = gpu_layers
         if accelerators and len(accelerators) > 1:
             settings.tensor_split = plan.split
-        memory = _breakdown(devices)
+        memory = breakdown(devices)
         placement = None
         fits: Optional[bool] = None
         if machine is not None:
@@ -434,12 +434,156 @@ def _device(name: str, hardware: Optional[str], kind: str, layers: int, terms: d
     )
 
 
-def _breakdown(devices: list[DeviceMemory]) -> MemoryBreakdown:
-    return MemoryBreakdown(
-        weights_bytes=sum(d.weights_bytes for d in devices),
-        kv_cache_bytes=sum(d.kv_cache_bytes for d in devices),
-        compute_bytes=sum(d.compute_bytes for d in devices),
-        overhead_bytes=sum(d.overhead_bytes for d in devices),
-        total_bytes=sum(d.total_bytes for d in devices),
-        devices=devices,
+# --- deployment ---------------------------------------------------------------------------
+#
+# How to start llama-server with exactly the settings the estimate assumed (used by
+# sizer/deploy, which builds the compose file and the smoke test from what is returned here).
+# The class above owns the memory rules; this section only reads `Estimate.settings`.
+# Flags are spelled as in ../shared/flags/flags_llama_server.txt (llama.cpp commit 0c1e570).
+
+LLAMA_SERVER_PORT = 8080  # common/common.h default (ENGINES.md: pass --port explicitly, it will change)
+LLAMA_SERVER_HEALTH = "/health"  # tools/server/README.md: 200 once the model is loaded, 503 while loading
+# Docker images (tools/server/README.md, docs/docker.md): the CPU build and one per GPU backend.
+LLAMA_SERVER_IMAGES = {
+    None: "ghcr.io/ggml-org/llama.cpp:server",
+    "nvidia": "ghcr.io/ggml-org/llama.cpp:server-cuda",
+    "amd": "ghcr.io/ggml-org/llama.cpp:server-rocm",
+}
+LLAMA_CACHE_DIR = "/cache"  # container path of the download cache (LLAMA_CACHE and HF_HOME point under it)
+
+
+def tensor_split_arg(split: list[float]) -> str:
+    """--tensor-split proportions in lowest terms: 24 GiB + 24 GiB -> "1,1", 24 GiB + 16 GiB -> "3,2"."""
+    import math
+
+    values = [int(round(v / MIB)) if max(split) > MIB else int(round(v)) for v in split]
+    if min(values) <= 0:
+        return ",".join(f"{v:g}" for v in split)
+    divisor = math.gcd(*values)
+    return ",".join(str(v // divisor) for v in values)
+
+
+def llama_server_model_args(request) -> tuple[list[str], str, list[str]]:
+    """(argv that names the model, what it is, notes): a local GGUF with --model, else --hf-repo REPO:QUANT."""
+    from sizer.deploy.text import check_word
+
+    estimate = request.estimate
+    if request.model_path is not None:
+        return ["--model", str(request.model_path)], str(request.model_path), []
+    if estimate.model.source == "gguf":
+        raise InvalidInputError("this plan was made from a local GGUF file: pass its path as model_path (--model-path)")
+    repo = request.repo
+    if repo is None:
+        raise InvalidInputError("no Hugging Face repository is known for this model: pass model_path or hf_repo")
+    check_word("Hugging Face repository", repo)
+    notes = []
+    if request.hf_repo is None:
+        notes.append(
+            f"--hf-repo downloads GGUF files; {repo} is the model's original repository, which may hold none. "
+            "If the download fails, pass hf_repo (--hf-repo) naming a GGUF conversion of it, or model_path for a local file"
+        )
+    return ["--hf-repo", f"{repo}:{estimate.quant}"], f"{repo}:{estimate.quant}", notes
+
+
+def llama_server_args(request, model_args: list[str], alias: str, *, host: str, port: int) -> list[str]:
+    """`llama-server` argv: every setting the estimate sized, explicit (nothing left to --fit or a default)."""
+    s = request.settings
+    args = ["llama-server", *model_args, "--alias", alias]
+    args += ["--ctx-size", str(s.n_ctx or s.ctx * s.parallel)]  # -c is the total over all slots
+    args += ["--parallel", str(s.parallel)]
+    args += ["--n-gpu-layers", str(s.gpu_layers or 0)]
+    if s.tensor_split and len(s.tensor_split) > 1 and s.gpu_layers:
+        args += ["--split-mode", "layer", "--tensor-split", tensor_split_arg(s.tensor_split)]
+    args += ["--flash-attn", "on" if s.flash_attn else "off"]
+    args += ["--cache-type-k", s.kv_type_k, "--cache-type-v", s.kv_type_v]
+    if s.n_batch:
+        args += ["--batch-size", str(s.n_batch)]
+    if s.n_ubatch:
+        args += ["--ubatch-size", str(s.n_ubatch)]
+    if request.threads:
+        args += ["--threads", str(request.threads)]
+    # --fit (default on) would shrink anything left unset to what it thinks fits; with every
+    # size given, off makes a plan that does not fit fail at start instead of running differently.
+    args += ["--fit", "off"]
+    args += ["--host", host, "--port", str(port)]
+    return args
+
+
+def settings_comment(request) -> list[str]:
+    s = request.settings
+    estimate = request.estimate
+    n_layer = sum(d.layers for d in estimate.memory.devices)
+    layers = f"{s.gpu_layers or 0} of {n_layer + 1} layers on the GPU(s) (output layer included)"
+    return [
+        f"Settings from sizer's estimate: {s.ctx:,} tokens per sequence x {s.parallel} parallel sequence(s) "
+        f"({s.n_ctx or s.ctx * s.parallel:,} KV cells in total), {layers}, KV cache {s.kv_type_k}/{s.kv_type_v}, "
+        f"flash attention {'on' if s.flash_attn else 'off'}; placement {estimate.placement or 'not planned'}.",
+    ]
+
+
+def _llamacpp_deployment(self, request):
+    """The llama-server command, its container, and how clients reach it."""
+    from sizer.deploy.result import Artifact
+    from sizer.deploy.spec import ContainerSpec, EnginePlan, Mount
+    from sizer.deploy.text import format_command, shell_script, slug
+
+    estimate = request.estimate
+    port = request.port or LLAMA_SERVER_PORT
+    model_args, source, notes = llama_server_model_args(request)
+    alias = slug(estimate.model.id if estimate.model.source == "catalog" else estimate.model.name)
+    argv = llama_server_args(request, model_args, alias, host=request.host, port=port)
+    script = shell_script(
+        [
+            f"llama.cpp llama-server: {request.label()}",
+            *settings_comment(request),
+            "Needs llama-server from llama.cpp at or after commit 0c1e570 (2026-10-01), the one these flags were checked against.",
+        ],
+        [format_command(argv, prefix="exec ")],
     )
+    plan = EnginePlan(
+        served_model_name=alias,
+        model_source=source,
+        port=port,
+        health_path=LLAMA_SERVER_HEALTH,
+        commands=[Artifact(name="llama-server launch command", kind="command", filename="run.sh", content=script, language="sh")],
+        notes=notes,
+    )
+    if request.nodes > 1:
+        plan.notes.append("llama.cpp serves from one host here: the commands start it on the first node only")
+    if request.apple:
+        plan.no_container_reason = "Docker on macOS runs a Linux VM without access to the Metal GPU; run llama-server natively (run.sh)"
+        return plan
+    vendor = request.gpu_vendor if request.settings.gpu_layers else None
+    if vendor not in LLAMA_SERVER_IMAGES:
+        plan.no_container_reason = f"no llama.cpp image is known for {vendor} GPUs"
+        return plan
+    mounts, env, secrets = [], {}, []
+    if request.model_path is not None:
+        mounts.append(Mount(target=str(request.model_path), source=str(request.model_path), read_only=True, kind="bind"))
+    else:
+        mounts.append(Mount(target=LLAMA_CACHE_DIR))
+        env = {"LLAMA_CACHE": f"{LLAMA_CACHE_DIR}/llama.cpp", "HF_HOME": f"{LLAMA_CACHE_DIR}/huggingface"}
+        secrets = ["HF_TOKEN"]
+    gpus = request.accelerators if vendor else []
+    plan.containers.append(
+        ContainerSpec(
+            name="llama-server",
+            image=LLAMA_SERVER_IMAGES[vendor],
+            args=llama_server_args(request, model_args, alias, host="0.0.0.0", port=LLAMA_SERVER_PORT)[1:],
+            port=LLAMA_SERVER_PORT,
+            health_path=LLAMA_SERVER_HEALTH,
+            health_test=["curl", "-fsS", f"http://localhost:{LLAMA_SERVER_PORT}{LLAMA_SERVER_HEALTH}"],
+            env=env,
+            secrets=secrets,
+            gpu_vendor=vendor,
+            gpus=len(gpus),
+            gpu_product=gpus[0].name if gpus else None,
+            mounts=mounts,
+            start_period_s=1800,
+        )
+    )
+    return plan
+
+
+# LlamaCpp is defined above the memory helpers; its deployment method lives in this section.
+LlamaCpp.deployment = _llamacpp_deployment  # type: ignore[attr-defined]

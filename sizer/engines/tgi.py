@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Optional
 
 from sizer.engines import _paged
-from sizer.engines.base import Engine, EngineResult, Request, check_positive, gpu_context_bytes, gpus
+from sizer.engines.base import breakdown, gpu_server_cannot_run, Engine, EngineResult, Request, check_positive, gpu_context_bytes, gpus
 from sizer.errors import InvalidInputError, UnsupportedError
-from sizer.estimate.result import DeviceMemory, MemoryBreakdown, Settings, Unknown
+from sizer.estimate.result import DeviceMemory, Settings, Unknown
 from sizer.estimate.weights import Weights
 from sizer.types import Machine, ModelEntry
 
@@ -62,15 +62,7 @@ class Tgi(Engine, name="tgi"):
     def cannot_run(self, model: ModelEntry, quant: str, machine: Optional[Machine]) -> Optional[str]:
         if quant not in FORMATS:
             return f"TGI does not load '{quant}' checkpoints"
-        if machine is not None:
-            devices = [a for _, a in gpus(machine) if a.vendor in ("nvidia", "amd")]
-            if not devices:
-                return "TGI needs a CUDA or ROCm GPU"
-            need = FORMATS[quant][1]
-            for accelerator in devices:
-                if accelerator.compute_capability and float(accelerator.compute_capability) < need:
-                    return f"{quant} in TGI needs compute capability >= {need}, {accelerator.name} has {accelerator.compute_capability}"
-        return None
+        return gpu_server_cannot_run("TGI", FORMATS, quant, machine)
 
     def resolve(self, model: ModelEntry, request: Request, machine: Optional[Machine]) -> tuple[Settings, list[str]]:
         check_positive("context length", request.ctx, maximum=1 << 24)
@@ -151,14 +143,7 @@ class Tgi(Engine, name="tgi"):
                 total_bytes=claimed, capacity_bytes=total_memory, headroom_bytes=total_memory - claimed if pool > 0 else pool,
                 fits=pool > 0, terms=terms,
             ))
-        memory = MemoryBreakdown(
-            weights_bytes=sum(d.weights_bytes for d in devices),
-            kv_cache_bytes=sum(d.kv_cache_bytes for d in devices),
-            compute_bytes=sum(d.compute_bytes for d in devices),
-            overhead_bytes=sum(d.overhead_bytes for d in devices),
-            total_bytes=sum(d.total_bytes for d in devices),
-            devices=devices,
-        )
+        memory = breakdown(devices)
         fits = placement = None
         if machine is not None:
             memory.kv_capacity_tokens = min(p.capacity_tokens for p in pools) if pools else 0
@@ -174,3 +159,116 @@ class Tgi(Engine, name="tgi"):
 
 
 
+# --- deployment ---------------------------------------------------------------------------
+#
+# TGI runs from its Docker image (docs/source/quicktour.md): `docker run --gpus … --shm-size 1g
+# -p PORT:80 -v VOLUME:/data IMAGE --model-id …`; the image's entrypoint is
+# text-generation-launcher, whose flags are those of ../shared/flags/flags_tgi.txt.
+
+TGI_VERSION = "3.3.5"
+TGI_IMAGE = f"ghcr.io/huggingface/text-generation-inference:{TGI_VERSION}"  # quicktour.md
+TGI_PORT = 80  # the image sets PORT=80 (Dockerfile), the launcher reads it
+TGI_HEALTH = "/health"
+TGI_SHM = "1g"  # quicktour.md: --shm-size 1g (NCCL between shards)
+TGI_DATA = "/data"  # the image's HF_HOME / HUGGINGFACE_HUB_CACHE
+TGI_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}  # --dtype (not with --quantize)
+# --quantize methods TGI applies to 16-bit weights while loading them (launcher.md); awq/gptq
+# need a checkpoint stored in that format.
+TGI_ONLINE_QUANTS = frozenset({"fp8", "int8", "eetq", "nf4", "fp4"})
+TGI_SERVED_NAME = "tgi"  # the OpenAI route takes any model name; TGI's docs use "tgi"
+
+
+def _tgi_launcher_args(self, request, model: str) -> list[str]:
+    s = request.settings
+    quant = request.estimate.quant
+    args = ["--model-id", model, "--num-shard", str(s.tensor_parallel)]
+    method = self.quantization_flag(quant)
+    args += ["--quantize", method] if method else ["--dtype", TGI_DTYPES[quant]]
+    if s.kv_type_k != "auto":
+        args += ["--kv-cache-dtype", s.kv_type_k]
+    args += ["--max-input-tokens", str(s.ctx - 1), "--max-total-tokens", str(s.ctx)]
+    if s.max_num_batched_tokens:
+        args += ["--max-batch-prefill-tokens", str(s.max_num_batched_tokens)]
+    args += ["--cuda-memory-fraction", f"{s.gpu_memory_utilization or DEFAULT_CUDA_MEMORY_FRACTION:g}"]
+    if s.max_num_seqs:
+        args += ["--max-concurrent-requests", str(s.max_num_seqs)]
+    args += ["--hostname", "0.0.0.0", "--port", str(TGI_PORT)]
+    return args
+
+
+def _docker_gpus(count: int, device_ids: Optional[list[str]]) -> str:
+    """docker run --gpus: a count, or a device list (quoted, as docker reads it as CSV)."""
+    return f'"device={",".join(device_ids)}"' if device_ids else str(count)
+
+
+def _tgi_deployment(self, request):
+    """`docker run` of the TGI image, the same container for compose, and Kubernetes manifests."""
+    from sizer.deploy.result import Artifact
+    from sizer.deploy.spec import ContainerSpec, EnginePlan, Mount
+    from sizer.deploy.text import format_command, shell_script
+    from sizer.engines.vllm import checkpoint_source
+
+    s = request.settings
+    port = request.port or 8080
+    model, _served, notes = checkpoint_source(request, "TGI", TGI_ONLINE_QUANTS, TGI_DTYPES)
+    launcher = _tgi_launcher_args(self, request, model)
+    shards = s.tensor_parallel
+    accelerators = request.accelerators
+    device_ids = [str(a.index) for a in accelerators[:shards]] if accelerators and shards < len(accelerators) else None
+    publish = f"{port}:{TGI_PORT}" if request.host in ("0.0.0.0", "") else (
+        f"[{request.host}]:{port}:{TGI_PORT}" if ":" in request.host else f"{request.host}:{port}:{TGI_PORT}")
+    run = ["docker", "run", "--rm", "--name", "tgi", "--gpus", _docker_gpus(shards, device_ids), "--shm-size", TGI_SHM,
+           "-p", publish, "-v", f"tgi-data:{TGI_DATA}", "-e", "HF_TOKEN"]
+    mounts = [Mount(target=TGI_DATA)]
+    if request.model_path is not None:
+        path = str(request.model_path)
+        if "," in path or '"' in path:
+            raise InvalidInputError(f"docker --mount cannot bind a path with ',' or '\"': {path!r}")
+        run += ["--mount", f"type=bind,source={path},target={path},readonly"]
+        mounts.append(Mount(target=path, source=path, read_only=True, kind="bind"))
+    image_at = len(run)
+    run += [TGI_IMAGE, *launcher]
+    script = shell_script(
+        [
+            f"TGI {TGI_VERSION}: {request.label()}",
+            f"Settings from sizer's estimate: --max-total-tokens {s.ctx:,}, {shards} shard(s), "
+            f"--cuda-memory-fraction {s.gpu_memory_utilization or DEFAULT_CUDA_MEMORY_FRACTION:g}, KV cache {s.kv_type_k}.",
+            "Needs Docker with the NVIDIA Container Toolkit; HF_TOKEN is passed through for gated models.",
+        ],
+        [format_command(run, prefix="exec ", breaks=[image_at])],
+    )
+    plan = EnginePlan(
+        served_model_name=TGI_SERVED_NAME,
+        model_source=model,
+        port=port,
+        health_path=TGI_HEALTH,
+        commands=[Artifact(name="TGI docker run command", kind="command", filename="run.sh", content=script, language="sh")],
+        kubernetes=True,
+        notes=notes,
+    )
+    vendor = request.gpu_vendor or ("nvidia" if request.machine is None else None)
+    if vendor != "nvidia":
+        plan.no_container_reason = f"sizer names TGI's CUDA image only; this plan's GPUs are {vendor or 'not NVIDIA'}"
+        return plan
+    plan.containers.append(
+        ContainerSpec(
+            name="tgi",
+            image=TGI_IMAGE,
+            args=launcher,
+            port=TGI_PORT,
+            health_path=TGI_HEALTH,
+            health_test=["curl", "-fsS", f"http://localhost:{TGI_PORT}{TGI_HEALTH}"],
+            gpu_vendor="nvidia",
+            gpus=shards,
+            gpu_device_ids=device_ids,
+            gpu_product=accelerators[0].name if accelerators else None,
+            shm_size=TGI_SHM,
+            mounts=mounts,
+            secrets=["HF_TOKEN"],
+            start_period_s=3600,
+        )
+    )
+    return plan
+
+
+Tgi.deployment = _tgi_deployment  # type: ignore[attr-defined]

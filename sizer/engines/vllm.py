@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Optional
 
 from sizer.engines import _paged
-from sizer.engines.base import GIB, Engine, EngineResult, Request, check_positive, gpus
+from sizer.engines.base import breakdown, gpu_server_cannot_run, GIB, Engine, EngineResult, Request, check_positive, gpus
 from sizer.errors import InvalidInputError, UnsupportedError
-from sizer.estimate.result import DeviceMemory, MemoryBreakdown, Settings, Unknown
+from sizer.estimate.result import DeviceMemory, Settings, Unknown
 from sizer.estimate.weights import Weights
 from sizer.types import Accelerator, Machine, ModelEntry
 
@@ -90,15 +90,7 @@ class Vllm(Engine, name="vllm"):
     def cannot_run(self, model: ModelEntry, quant: str, machine: Optional[Machine]) -> Optional[str]:
         if quant not in FORMATS:
             return f"vLLM 0.33 does not load '{quant}' checkpoints (no GGUF, no bitsandbytes)"
-        if machine is not None:
-            devices = [a for _, a in gpus(machine) if a.vendor in ("nvidia", "amd")]
-            if not devices:
-                return "vLLM needs a CUDA or ROCm GPU"
-            need = FORMATS[quant][1]
-            for accelerator in devices:
-                if accelerator.compute_capability and float(accelerator.compute_capability) < need:
-                    return f"{quant} kernels in vLLM need compute capability >= {need}, {accelerator.name} has {accelerator.compute_capability}"
-        return None
+        return gpu_server_cannot_run("vLLM", FORMATS, quant, machine)
 
     def resolve(self, model: ModelEntry, request: Request, machine: Optional[Machine]) -> tuple[Settings, list[str]]:
         warnings: list[str] = []
@@ -195,14 +187,7 @@ class Vllm(Engine, name="vllm"):
                     concurrency = pool.max_concurrency(settings.ctx)
                     if concurrency is not None:
                         concurrencies.append(concurrency)
-        memory = MemoryBreakdown(
-            weights_bytes=sum(d.weights_bytes for d in devices),
-            kv_cache_bytes=sum(d.kv_cache_bytes for d in devices),
-            compute_bytes=sum(d.compute_bytes for d in devices),
-            overhead_bytes=sum(d.overhead_bytes for d in devices),
-            total_bytes=sum(d.total_bytes for d in devices),
-            devices=devices,
-        )
+        memory = breakdown(devices)
         fits: Optional[bool] = None
         placement = None
         if machine is not None:
@@ -288,3 +273,194 @@ class Vllm(Engine, name="vllm"):
             fits=pool > 0 and capacity >= budget,
             terms=terms,
         )
+
+
+# --- deployment ---------------------------------------------------------------------------
+#
+# `vllm serve` with every setting the estimate sized, its container, and for several nodes
+# the Ray launch vLLM documents (examples/online_serving/multi-node-serving.sh and
+# docs/serving/parallelism_scaling.md: `ray start --head` on one node, `ray start --address`
+# on the others, then `vllm serve` on the head with TP = GPUs per node and PP = nodes).
+# Flags are spelled as in ../shared/flags/flags_vllm_serve.txt (vLLM 0.33.0).
+
+VLLM_VERSION = "0.33.0"
+VLLM_IMAGE = f"vllm/vllm-openai:v{VLLM_VERSION}"  # the image of the version whose flags sizer checked
+VLLM_PORT = 8000  # --port default
+VLLM_HEALTH = "/health"
+VLLM_SHM = "2g"  # docs/deployment/k8s.md mounts a 2Gi memory emptyDir at /dev/shm
+VLLM_HF_CACHE = "/root/.cache/huggingface"  # docs/deployment/docker.md mounts the HF cache here
+RAY_PORT = 6379  # `ray start --head --port` in multi-node-serving.sh
+# --dtype for unquantized checkpoints; --kv-cache-dtype spellings (vllm/config/cache.py CacheDType).
+VLLM_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+VLLM_KV_CACHE_DTYPES = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp8": "fp8", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2"}
+# Formats vLLM makes from 16-bit weights at load time (--quantization fp8: dynamic FP8); the
+# others need a checkpoint stored in that format.
+VLLM_ONLINE_QUANTS = frozenset({"fp8"})
+
+
+def vllm_gpu_count(settings: Settings) -> int:
+    return settings.tensor_parallel * settings.pipeline_parallel
+
+
+def checkpoint_source(request, engine_name: str, online: frozenset[str], dtypes: dict[str, str]) -> tuple[str, str, list[str]]:
+    """(model argument, served name, notes): a local checkpoint, the caller's repo, or the model's own."""
+    from sizer.deploy.text import check_word, slug
+
+    estimate = request.estimate
+    notes: list[str] = []
+    if request.model_path is not None:
+        return str(request.model_path), slug(request.model_path.name), notes
+    repo = request.repo
+    if repo is None:
+        raise InvalidInputError("no Hugging Face repository is known for this model: pass model_path or hf_repo")
+    check_word("Hugging Face repository", repo)
+    native = request.entry.native_quant if request.entry else None
+    if request.hf_repo is None and estimate.quant not in dtypes and estimate.quant not in online and estimate.quant != native:
+        notes.append(
+            f"{repo} holds the original weights: {engine_name} loads {estimate.quant} from a checkpoint stored in that "
+            "format, so pass hf_repo (--hf-repo) naming one, or model_path"
+        )
+    if estimate.quant in online and estimate.quant != native:
+        notes.append(f"{engine_name} quantizes the 16-bit weights of {repo} to {estimate.quant} while loading them")
+    return repo, repo, notes
+
+
+def _vllm_serve_args(self, request, model: str, served: str, *, host: str, port: int, ray: bool) -> list[str]:
+    s = request.settings
+    quant = request.estimate.quant
+    args = ["vllm", "serve", model, "--served-model-name", served]
+    args += ["--max-model-len", str(s.ctx)]
+    args += ["--gpu-memory-utilization", f"{s.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION:g}"]
+    args += ["--tensor-parallel-size", str(s.tensor_parallel), "--pipeline-parallel-size", str(s.pipeline_parallel)]
+    method = self.quantization_flag(quant)
+    args += ["--quantization", method] if method else ["--dtype", VLLM_DTYPES[quant]]
+    args += ["--kv-cache-dtype", VLLM_KV_CACHE_DTYPES[s.kv_type_k]]
+    if s.max_num_seqs:
+        args += ["--max-num-seqs", str(s.max_num_seqs)]
+    if s.max_num_batched_tokens:
+        args += ["--max-num-batched-tokens", str(s.max_num_batched_tokens)]
+    if s.block_size and s.block_size != DEFAULT_BLOCK_SIZE:
+        args += ["--block-size", str(s.block_size)]
+    if s.enforce_eager:
+        args += ["--enforce-eager"]
+    if ray:
+        args += ["--distributed-executor-backend", "ray"]
+    args += ["--host", host, "--port", str(port)]
+    return args
+
+
+def ray_wait_for_gpus(gpus: int) -> str:
+    """A shell loop that waits until the Ray cluster counts `gpus` GPUs (the workers have joined)."""
+    import shlex
+
+    check = (
+        'import ray, sys; ray.init(address="auto", logging_level="ERROR"); '
+        f'sys.exit(0 if ray.cluster_resources().get("GPU", 0) >= {gpus} else 1)'
+    )
+    return f"until python3 -c {shlex.quote(check)} >/dev/null 2>&1; do sleep 5; done"
+
+
+def _vllm_deployment(self, request):
+    """`vllm serve` (with a Ray head/worker launch across nodes), its containers and manifests."""
+    import shlex
+
+    from sizer.deploy.result import Artifact
+    from sizer.deploy.spec import ContainerSpec, EnginePlan, Mount
+    from sizer.deploy.text import format_command, shell_script
+
+    s = request.settings
+    port = request.port or VLLM_PORT
+    model, served, notes = checkpoint_source(request, "vLLM", VLLM_ONLINE_QUANTS, VLLM_DTYPES)
+    nodes = request.nodes
+    gpus = vllm_gpu_count(s)
+    per_node = -(-gpus // nodes)
+    header = [
+        f"vLLM {VLLM_VERSION}: {request.label()}",
+        f"Settings from sizer's estimate: max model length {s.ctx:,}, {s.max_num_seqs} sequences at most, "
+        f"tensor parallel {s.tensor_parallel} x pipeline parallel {s.pipeline_parallel}, "
+        f"{s.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION:g} of each GPU's memory, KV cache {s.kv_type_k}.",
+        f"Install: pip install vllm=={VLLM_VERSION} (the version these flags were checked against).",
+    ]
+    plan = EnginePlan(served_model_name=served, model_source=model, port=port, health_path=VLLM_HEALTH, kubernetes=True, notes=notes)
+    ray = nodes > 1
+    serve = _vllm_serve_args(self, request, model, served, host=request.host, port=port, ray=ray)
+    if not ray:
+        script = shell_script(header, [format_command(serve, prefix="exec ")])
+        plan.commands.append(Artifact(name="vllm serve launch command", kind="command", filename="run.sh", content=script, language="sh"))
+    else:
+        head_body = [
+            shlex.join(["ray", "start", "--head", f"--port={RAY_PORT}"]),
+            f"echo {shlex.quote(f'waiting for {gpus} GPUs ({nodes} nodes) to join the Ray cluster')}",
+            ray_wait_for_gpus(gpus),
+            format_command(serve, prefix="exec "),
+        ]
+        worker_body = [
+            ': "${HEAD_NODE_IP:?set HEAD_NODE_IP to the head node\'s address}"',
+            f'exec ray start --address="$HEAD_NODE_IP:{RAY_PORT}" --block',
+        ]
+        plan.commands += [
+            Artifact(name="vLLM head node (Ray head + vllm serve)", kind="command", filename="run-head.sh",
+                     content=shell_script([*header, f"Run on the head node, then run-worker.sh on the other {nodes - 1} node(s)."], head_body),
+                     language="sh"),
+            Artifact(name="vLLM worker node (Ray worker)", kind="command", filename="run-worker.sh",
+                     content=shell_script([f"vLLM {VLLM_VERSION} worker: {request.label()}",
+                                           f"Run on each of the other {nodes - 1} node(s): HEAD_NODE_IP=<head address> ./run-worker.sh"], worker_body),
+                     language="sh"),
+        ]
+        plan.smoke_where = "on the head node"
+        plan.notes.append(
+            f"several nodes: Ray joins {nodes} nodes of {per_node} GPU(s); every node downloads the weights into its own cache, "
+            "and the nodes must reach each other on all ports (set VLLM_HOST_IP and NCCL_SOCKET_IFNAME when a node has several networks)"
+        )
+    vendor = request.gpu_vendor or ("nvidia" if request.machine is None else None)
+    if vendor != "nvidia":
+        plan.no_container_reason = f"sizer names vLLM's CUDA image only; this plan's GPUs are {vendor or 'not NVIDIA'}"
+        return plan
+    accelerators = request.accelerators
+    device_ids = [str(a.index) for a in accelerators[:per_node]] if accelerators and per_node < len(accelerators) else None
+    mounts = [Mount(target=VLLM_HF_CACHE)]
+    if request.model_path is not None:
+        mounts.append(Mount(target=str(request.model_path), source=str(request.model_path), read_only=True, kind="bind"))
+    common = dict(
+        image=VLLM_IMAGE,
+        gpu_vendor="nvidia",
+        gpus=per_node,
+        gpu_device_ids=device_ids,
+        gpu_product=accelerators[0].name if accelerators else None,
+        shm_size=VLLM_SHM,
+        mounts=mounts,
+        secrets=["HF_TOKEN"],
+        start_period_s=3600,
+    )
+    # One node: the container's own port, published as `port`; several: host networking, so `port` itself.
+    container_port = port if ray else VLLM_PORT
+    container_serve = _vllm_serve_args(self, request, model, served, host="0.0.0.0", port=container_port, ray=ray)
+    health = ["python3", "-c", f"import urllib.request; urllib.request.urlopen('http://localhost:{container_port}{VLLM_HEALTH}')"]
+    if not ray:
+        plan.containers.append(
+            ContainerSpec(name="vllm", entrypoint=["vllm", "serve"], args=container_serve[2:], port=VLLM_PORT,
+                          health_path=VLLM_HEALTH, health_test=health, **common)
+        )
+        return plan
+    head_script = "\n".join([
+        shlex.join(["ray", "start", "--head", f"--port={RAY_PORT}"]),
+        ray_wait_for_gpus(gpus),
+        "exec " + shlex.join(container_serve),
+    ])
+    worker_script = "\n".join(worker_body)
+    plan.containers += [
+        ContainerSpec(name="vllm-head", role="head", entrypoint=["/bin/sh", "-c"], args=[head_script], port=container_port,
+                      health_path=VLLM_HEALTH, health_test=health, cluster_port=RAY_PORT, host_network=True, **common),
+        ContainerSpec(name="vllm-worker", role="worker", entrypoint=["/bin/sh", "-c"], args=[worker_script], port=0,
+                      health_path=None, head_address_env="HEAD_NODE_IP", replicas=nodes - 1, host_network=True,
+                      # ray/scripts/scripts.py `ray health-check`: exit 0 while the head's GCS answers.
+                      liveness_command=["/bin/sh", "-c", f'ray health-check --address "$HEAD_NODE_IP:{RAY_PORT}"'], **common),
+    ]
+    plan.notes.append(
+        "docker-compose.yml for several nodes: on the head run `docker compose --profile head up -d`, on each other node "
+        "`HEAD_NODE_IP=<head address> docker compose --profile worker up -d` (host networking, as Ray needs)"
+    )
+    return plan
+
+
+Vllm.deployment = _vllm_deployment  # type: ignore[attr-defined]

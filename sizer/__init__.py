@@ -3,8 +3,6 @@
 __version__ = "0.1.0"
 
 
-def estimate(*args, **kwargs):
-    """Estimate memory (and speed, with hardware) of one model on one engine; see sizer.estimate.api.estimate."""
-    from sizer.estimate.api import estimate as _estimate
+from sizer import estimate  # noqa: E402  (a callable package: sizer.estimate(...))
 
-    return _estimate(*args, **kwargs)
+__all__ = ["__version__", "estimate"]

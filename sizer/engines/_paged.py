@@ -32,37 +32,40 @@ def kv_heads_per_rank(model: ModelEntry, tp: int) -> Fraction:
     return Fraction(max(model.num_kv_heads // tp, 1) if model.num_kv_heads >= tp else 1)
 
 
-def kv_bytes_per_token_per_rank(model: ModelEntry, tp: int, layers: range, cache_type: str) -> Fraction:
-    """Cache bytes one token costs on one rank, over the given (pipeline-stage) layers.
+def layer_token_bytes_per_rank(model: ModelEntry, tp: int, cache_type: str) -> list[Fraction]:
+    """Cache bytes one token costs in each layer on one rank (0 for linear-attention layers).
 
     MLA latents are not split by tensor parallelism: every rank keeps the whole latent.
     """
     element = kvmod.cache_bytes_per_element(cache_type)
-    shapes = kvmod.layer_cache_shapes(model)
-    total = Fraction(0)
-    for layer in layers:
-        shape = shapes[layer]
+    heads = kv_heads_per_rank(model, tp)
+    costs = []
+    for shape in kvmod.layer_cache_shapes(model):
         if shape.kind == "L":
-            continue
-        if model.is_mla:
-            total += (shape.k_elements + shape.v_elements) * element
+            costs.append(Fraction(0))
+        elif model.is_mla:
+            costs.append((shape.k_elements + shape.v_elements) * element)
         else:
-            heads = kv_heads_per_rank(model, tp)
-            total += 2 * heads * model.head_dim * element
-    return total
+            costs.append(2 * heads * model.head_dim * element)
+    return costs
+
+
+def kv_bytes_per_token_per_rank(model: ModelEntry, tp: int, layers: range, cache_type: str) -> Fraction:
+    """Cache bytes one token costs on one rank, over the given (pipeline-stage) layers."""
+    costs = layer_token_bytes_per_rank(model, tp, cache_type)
+    return sum((costs[layer] for layer in layers), Fraction(0))
 
 
 def sequence_kv_bytes_per_rank(model: ModelEntry, tp: int, layers: range, cache_type: str, length: int, block: int) -> int:
     """Cache one sequence of `length` tokens takes on one rank, sliding-window layers bounded by their window."""
-    per_layer_token = {}
-    for layer in layers:
-        per_layer_token[layer] = kv_bytes_per_token_per_rank(model, tp, range(layer, layer + 1), cache_type)
+    costs = layer_token_bytes_per_rank(model, tp, cache_type)
+    full_length = -(-length // block) * block
     total = Fraction(0)
-    for layer, cost in per_layer_token.items():
+    for layer in layers:
         kind = model.layer_kind(layer)
         window = model.sliding_window if kind == "S" else model.attention_chunk_size if kind == "C" else None
-        tokens = min(length, window + block) if window else length
-        total += cost * (-(-tokens // block) * block)
+        tokens = -(-min(length, window + block) // block) * block if window else full_length
+        total += costs[layer] * tokens
     return int(total)
 
 

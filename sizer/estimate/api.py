@@ -17,7 +17,11 @@ from sizer.estimate.weights import Weights
 from sizer.types import Machine, ModelEntry
 
 _LAYER = re.compile(r"^blk\.(\d+)\.")
-_EXPERTS = re.compile(r"_exps\.")
+
+
+def _layer_of(name: str) -> Optional[int]:
+    match = _LAYER.match(name)
+    return int(match.group(1)) if match else None
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,10 @@ class ModelInput:
 def resolve_model(spec: Union[str, Path, ModelEntry]) -> ModelInput:
     """A catalog id/alias, a config.json (or its folder), or a .gguf file."""
     if isinstance(spec, ModelEntry):
-        return ModelInput(spec, "catalog")
+        from sizer.catalog import model_entries
+
+        in_catalog = any(entry == spec for entry in model_entries() if entry.id == spec.id)
+        return ModelInput(spec, "catalog" if in_catalog else "custom")
     text = str(spec).strip()
     path = Path(text).expanduser()
     is_gguf = path.suffix.lower() == ".gguf"
@@ -55,25 +62,25 @@ def resolve_model(spec: Union[str, Path, ModelEntry]) -> ModelInput:
     return ModelInput(get_model(text), "catalog")
 
 
-def _weights_from_breakdown(breakdown, quant: str, fmt: str, model: ModelEntry, *, exact: bool, header_bytes: int = 0) -> Weights:
-    """Turn a per-tensor breakdown into the per-layer split engines place."""
+def _weights_from_breakdown(tensors, quant: str, fmt: str, model: ModelEntry, *, exact: bool, header_bytes: int = 0) -> Weights:
+    """Turn (name, bytes, layer) triples into the per-layer split engines place."""
     layer_bytes = [0] * model.num_layers
     expert_bytes = [0] * model.num_layers
     token_embd = output = other = 0
-    for tensor in breakdown:
-        name, size = tensor
-        match = _LAYER.match(name)
-        if match and int(match.group(1)) < model.num_layers:
-            layer = int(match.group(1))
+    moe = model.is_moe
+    tied = True
+    for name, size, layer in tensors:
+        if layer is not None and layer < model.num_layers:
             layer_bytes[layer] += size
-            if _EXPERTS.search(name):
+            if moe and "_exps." in name:
                 expert_bytes[layer] += size
-        elif match:
+        elif layer is not None:
             other += size  # layers past num_layers: DeepSeek's multi-token-prediction block
         elif name.startswith("token_embd."):
             token_embd += size
         elif name.startswith("output"):
             output += size
+            tied = tied and not name.startswith("output.weight")
         else:
             other += size
     fraction = 1.0
@@ -88,7 +95,7 @@ def _weights_from_breakdown(breakdown, quant: str, fmt: str, model: ModelEntry, 
         other_bytes=other,
         expert_layer_bytes=tuple(expert_bytes) if any(expert_bytes) else (),
         active_expert_fraction=fraction,
-        tied_embeddings=not any(n.startswith("output.weight") for n, _ in breakdown),
+        tied_embeddings=tied,
         exact=exact,
         header_bytes=header_bytes,
     )
@@ -133,18 +140,18 @@ def _compute_weights(model_input: ModelInput, quant: str, weights_format: str) -
         header = model_input.gguf
         if weights_format != "gguf":
             raise UnsupportedError(f"{header.file_name} is a GGUF file; this backend loads safetensors checkpoints")
-        tensors = [(t.name, t.n_bytes) for t in header.tensors]
+        tensors = [(t.name, t.n_bytes, _layer_of(t.name)) for t in header.tensors]
         return _weights_from_breakdown(tensors, header.file_type or quant, "gguf", model, exact=True, header_bytes=header.header_bytes)
     if weights_format == "gguf":
         from sizer.estimate.gguf_quant import gguf_weights
 
         breakdown = gguf_weights(model, quant)
-        tensors = [(t.name, t.bytes) for t in breakdown.tensors]
+        tensors = [(t.name, t.bytes, t.layer) for t in breakdown.tensors]
         return _weights_from_breakdown(tensors, breakdown.ftype, "gguf", model, exact=False, header_bytes=breakdown.header_bytes)
     from sizer.estimate.formats import checkpoint_weights
 
     breakdown = checkpoint_weights(model, quant)
-    tensors = [(t.name, t.bytes) for t in breakdown.tensors]
+    tensors = [(t.name, t.bytes, t.layer) for t in breakdown.tensors]
     return _weights_from_breakdown(tensors, quant, "safetensors", model, exact=False)
 
 

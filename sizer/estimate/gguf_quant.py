@@ -22,6 +22,8 @@ base type). The Falcon branches are ported but unreachable: no catalog family ma
 
 from __future__ import annotations
 
+import re
+
 import math
 from dataclasses import dataclass, field
 from enum import Enum
@@ -266,15 +268,24 @@ NEVER_QUANTIZED_SUBSTRINGS = (
 _NEVER_QUANTIZED_NAMES = frozenset({"position_embd.weight", "token_types.weight"})
 
 
+_NEVER_QUANTIZED_RE = re.compile("|".join(re.escape(fragment) for fragment in NEVER_QUANTIZED_SUBSTRINGS))
+
+
 def tensor_allows_quantization(tensor: TensorSpec, *, quantize_output_tensor: bool = True) -> bool:
     """Only 2-D and 3-D ``*weight`` tensors that are not norms, routers or the listed small tensors."""
     if tensor.n_dims < 2 or not tensor.name.endswith("weight"):
         return False
     if not quantize_output_tensor and tensor.name == "output.weight":
         return False
-    if tensor.name in _NEVER_QUANTIZED_NAMES:
+    return _name_allows_quantization(tensor.name)
+
+
+@lru_cache(maxsize=65536)
+def _name_allows_quantization(name: str) -> bool:
+    """Tensor names repeat across layers, models and file types: the substring scan runs once per name."""
+    if name in _NEVER_QUANTIZED_NAMES:
         return False
-    return not any(fragment in tensor.name for fragment in NEVER_QUANTIZED_SUBSTRINGS)
+    return _NEVER_QUANTIZED_RE.search(name) is None
 
 
 #: convert_hf_to_gguf's tensors that are always written in F32 ("conditions should closely match
@@ -316,6 +327,11 @@ def _name_pattern(name: str) -> str:
     return base
 
 
+@lru_cache(maxsize=65536)
+def _is_converter_f32(name: str) -> bool:
+    return _name_pattern(name) in _converter_f32_patterns()
+
+
 def source_type(tensor: TensorSpec, model: ModelEntry, float_type: str) -> str:
     """Type a tensor has in the file convert_hf_to_gguf writes (the quantizer's input).
 
@@ -325,7 +341,7 @@ def source_type(tensor: TensorSpec, model: ModelEntry, float_type: str) -> str:
     """
     if float_type == "F32" or tensor.n_dims <= 1 or tensor.is_norm or not tensor.is_weight:
         return "F32"
-    if _name_pattern(tensor.name) in _converter_f32_patterns():
+    if _is_converter_f32(tensor.name):
         return "F32"
     if tensor.is_routed_expert and (model.native_quant or "").lower() == "mxfp4":
         return "MXFP4"

@@ -85,7 +85,7 @@ class ModelRef(BaseModel):
 
     id: str
     name: str
-    source: Literal["catalog", "config.json", "gguf"]
+    source: Literal["catalog", "config.json", "gguf", "custom"]
     hf_repo: Optional[str] = None
     architecture: str
     params_total: Optional[int] = Field(default=None, description="Parameters counted from the architecture.")

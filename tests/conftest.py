@@ -12,10 +12,11 @@ SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch):
-    """No variable from the developer's shell changes what sizer does."""
+def _isolated_environment(monkeypatch, tmp_path_factory):
+    """No variable from the developer's shell changes what sizer does; the disk cache is the session's own."""
     for name in ("SIZER_DATA_DIR", "SIZER_DEBUG", "CUDA_VISIBLE_DEVICES"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SIZER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "sizer-cache"))
     from sizer import catalog
 
     catalog.clear_cache()

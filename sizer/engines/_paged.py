@@ -27,9 +27,9 @@ def check_tensor_parallel(model: ModelEntry, tp: int, engine: str) -> None:
         raise UnsupportedError(f"{engine}: {kv} KV heads and tensor-parallel size {tp} do not divide one another")
 
 
-def kv_heads_per_rank(model: ModelEntry, tp: int) -> Fraction:
+def kv_heads_per_rank(model: ModelEntry, tp: int) -> int:
     """KV heads each rank caches: split when there are enough, replicated when kv_heads < TP."""
-    return Fraction(max(model.num_kv_heads // tp, 1) if model.num_kv_heads >= tp else 1)
+    return max(model.num_kv_heads // tp, 1) if model.num_kv_heads >= tp else 1
 
 
 def layer_token_bytes_per_rank(model: ModelEntry, tp: int, cache_type: str) -> list[Fraction]:
@@ -38,11 +38,13 @@ def layer_token_bytes_per_rank(model: ModelEntry, tp: int, cache_type: str) -> l
     MLA latents are not split by tensor parallelism: every rank keeps the whole latent.
     """
     element = kvmod.cache_bytes_per_element(cache_type)
+    if element.denominator == 1:
+        element = element.numerator  # plain int arithmetic for f16/fp8 (the common case, and much faster)
     heads = kv_heads_per_rank(model, tp)
     costs = []
     for shape in kvmod.layer_cache_shapes(model):
         if shape.kind == "L":
-            costs.append(Fraction(0))
+            costs.append(0)
         elif model.is_mla:
             costs.append((shape.k_elements + shape.v_elements) * element)
         else:

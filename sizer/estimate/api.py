@@ -110,20 +110,33 @@ def weights_for(model_input: ModelInput, quant: str, weights_format: str) -> Wei
 
 @lru_cache(maxsize=4096)
 def _catalog_weights(model_id: str, quant: str, weights_format: str) -> Weights:
-    """Catalog models never change while sizer runs; the recommender asks for the same weights often."""
+    """Catalog models never change while sizer runs; the recommender asks for the same weights often,
+    and so does every `sizer` process: the disk cache (sizer.estimate.cache) keeps them between runs."""
     from sizer.catalog import get_model
+    from sizer.estimate import cache
 
-    return _compute_weights(ModelInput(get_model(model_id), "catalog"), quant, weights_format)
+    cached = cache.get(model_id, quant, weights_format)
+    if cached is not None:
+        return cached
+    weights = _compute_weights(ModelInput(get_model(model_id), "catalog"), quant, weights_format)
+    cache.put(model_id, quant, weights_format, weights)
+    return weights
 
 
 @lru_cache(maxsize=1024)
 def catalog_parameter_counts(model_id: str) -> tuple[int, int]:
     """(total, active) parameters counted from a catalog model's tensors."""
     from sizer.catalog import get_model
+    from sizer.estimate import cache
     from sizer.estimate.tensors import active_parameter_count, parameter_count
 
+    cached = cache.get_params(model_id)
+    if cached is not None:
+        return cached
     entry = get_model(model_id)
-    return parameter_count(entry), active_parameter_count(entry)
+    counts = parameter_count(entry), active_parameter_count(entry)
+    cache.put_params(model_id, *counts)
+    return counts
 
 
 def parameter_counts(model_input: ModelInput) -> tuple[int, int]:

@@ -288,7 +288,7 @@ def checkpoint_weights(
             size, dtype = spec.linear_bytes(shape, opts), _label(base, opts)
         else:
             size, dtype = tensor.n_elements * spec.plain_width, "fp32" if spec.plain_width == 4 else "bf16"
-        stored.append(TensorBytes(name=tensor.name, dtype=dtype, bytes=size, layer=tensor.layer))
+        stored.append(TensorBytes.model_construct(name=tensor.name, dtype=dtype, bytes=size, layer=tensor.layer))
     return WeightsBreakdown.from_tensors(_label(base, opts), stored, model.num_layers)
 
 

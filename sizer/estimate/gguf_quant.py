@@ -806,7 +806,7 @@ def gguf_weights(
 
     by_name = {t.name: target for t, target in chosen}
     stored = [
-        TensorBytes(name=t.name, dtype=by_name[t.name], bytes=ggml_tensor_bytes(by_name[t.name], t.shape), layer=t.layer)
+        TensorBytes.model_construct(name=t.name, dtype=by_name[t.name], bytes=ggml_tensor_bytes(by_name[t.name], t.shape), layer=t.layer)
         for t in tensors
     ]
     header = estimate_header_bytes(model, tensors)

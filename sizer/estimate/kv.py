@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from sizer.errors import InvalidInputError
 from sizer.types import ModelEntry
@@ -22,6 +23,7 @@ _GGML_CACHE_TYPES = ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl")
 CACHE_TYPES = tuple(_SCALAR_CACHE_BYTES) + _GGML_CACHE_TYPES
 
 
+@lru_cache(maxsize=64)
 def cache_bytes_per_element(cache_type: str) -> Fraction:
     """Exact bytes per cached value (a fraction for block-quantized types)."""
     name = cache_type.lower()
@@ -84,9 +86,10 @@ def kv_bytes_per_token(model: ModelEntry, cache_type_k: str = "f16", cache_type_
 
 def layer_cache_bytes(shape: LayerCacheShape, cells: int, cache_type_k: str, cache_type_v: str) -> int:
     """Bytes of one layer's K and V tensors holding `cells` tokens (ggml rows are whole blocks)."""
-    k = shape.k_elements * cells * cache_bytes_per_element(cache_type_k)
-    v = shape.v_elements * cells * cache_bytes_per_element(cache_type_v)
-    return int(k) + int(v)
+    k = cache_bytes_per_element(cache_type_k)
+    v = cache_bytes_per_element(cache_type_v)
+    # Integer arithmetic: the recommender evaluates this thousands of times per sweep.
+    return shape.k_elements * cells * k.numerator // k.denominator + shape.v_elements * cells * v.numerator // v.denominator
 
 
 def linear_state_bytes(model: ModelEntry, sequences: int) -> int:

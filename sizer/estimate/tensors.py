@@ -307,13 +307,28 @@ def _layer(model: ModelEntry, layout: GgufLayout, il: int) -> Iterator[TensorSpe
         yield from _dense_mlp(model, layout, il, model.intermediate_size)
 
 
+_TENSOR_CACHE: dict[str, tuple[ModelEntry, tuple[TensorSpec, ...]]] = {}
+
+
 def model_tensors(model: ModelEntry) -> list[TensorSpec]:
     """Every weight tensor of the model's text decoder, in llama.cpp GGUF names and ggml shapes.
 
     Not included: multi-token-prediction layers (the converter drops them, and official counts such as
     DeepSeek-V3's 671B leave them out), vision towers, and RoPE frequency tables (``rope_freqs``:
     head_dim/2 floats the converter adds for Llama-3-style RoPE scaling, which ModelEntry does not record).
+
+    The list depends only on the architecture, and the recommender asks for it once per quantization,
+    so it is kept per model id (and recomputed if an entry with that id differs).
     """
+    cached = _TENSOR_CACHE.get(model.id)
+    if cached is not None and cached[0] == model:
+        return list(cached[1])
+    tensors = _build_tensors(model)
+    _TENSOR_CACHE[model.id] = (model, tuple(tensors))
+    return tensors
+
+
+def _build_tensors(model: ModelEntry) -> list[TensorSpec]:
     layout = layout_for(model)
     hidden = model.hidden_size
     tensors = [TensorSpec(tensor_name("TOKEN_EMBD"), (hidden, model.vocab_size), None)]

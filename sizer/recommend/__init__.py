@@ -84,6 +84,26 @@ def _ladder(engine_name: str, model: ModelEntry, params: int) -> Sequence[str]:
     return ladder
 
 
+# Bytes per parameter of the checkpoint formats' packed weights (before scales and 16-bit leftovers).
+_CHECKPOINT_BYTES_PER_PARAM = {"bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "fp8": 1.0, "int8": 1.0, "eetq": 1.0, "gptq-int8": 1.0,
+                               "awq": 0.5, "gptq": 0.5, "nf4": 0.5, "fp4": 0.5, "mxfp4": 0.5}
+# The screen below rejects only what is certainly too big: the mix never stores most weights below its
+# default type, so 80% of (parameters x the default type's bits) is a safe floor.
+_LOWER_BOUND_MARGIN = 0.8
+
+
+def weights_lower_bound(params: int, quant: str, weights_format: str) -> float:
+    """A cheap floor on a quantization's weight bytes, to skip combinations that cannot fit."""
+    if weights_format == "gguf":
+        from sizer.estimate.gguf_quant import FILE_TYPES, ggml_block_sizes, parse_ftype
+
+        block, size = ggml_block_sizes()[FILE_TYPES[parse_ftype(quant)].default_type]
+        per_param = size / block
+    else:
+        per_param = _CHECKPOINT_BYTES_PER_PARAM.get(quant, 0.0)
+    return _LOWER_BOUND_MARGIN * params * per_param
+
+
 def _memory_ceiling(machine: Machine, weights_format: str) -> int:
     """Memory weights could occupy: GPUs plus RAM for GGUF engines (they offload), GPUs only for the others."""
     host = machine.hosts[0]
@@ -281,12 +301,19 @@ def recommend(
                 if reason:
                     context.rejected.append(Rejected(model=model.id, backend=engine.name, quant=quant, reason=reason))
                     continue
+                ceiling = _memory_ceiling(machine, engine.weights_format)
+                if model_input.source == "catalog" and weights_lower_bound(params, quant, engine.weights_format) > ceiling:
+                    context.rejected.append(Rejected(
+                        model=model.id, backend=engine.name, quant=quant,
+                        reason=f"weights alone are over {weights_lower_bound(params, quant, engine.weights_format) / GIB:.0f} GiB, "
+                        f"more than the {ceiling / GIB:.1f} GiB {engine.name} can hold here",
+                    ))
+                    continue
                 try:
                     weights = weights_for(model_input, quant, engine.weights_format)
                 except SizerError as exc:
                     context.rejected.append(Rejected(model=model.id, backend=engine.name, quant=quant, reason=str(exc)))
                     continue
-                ceiling = _memory_ceiling(machine, engine.weights_format)
                 if weights.total_bytes > ceiling:
                     context.rejected.append(Rejected(
                         model=model.id, backend=engine.name, quant=quant,

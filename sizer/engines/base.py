@@ -8,6 +8,7 @@ places layers, its flags.  The estimator and the recommender only iterate over t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import ClassVar, Optional
 
 from sizer.errors import InvalidInputError, UnsupportedError
@@ -99,8 +100,9 @@ def get_engine(name: str) -> Engine:
     raise InvalidInputError(f"unknown backend '{name}'; choose from {', '.join(sorted(_REGISTRY))}")
 
 
+@lru_cache(maxsize=1)
 def _load_all() -> None:
-    """Import every engine module so that each registers itself."""
+    """Import every engine module so that each registers itself (once per process)."""
     import importlib
     import pkgutil
 

@@ -190,7 +190,7 @@ def normalize_quant(engine, quant: Optional[str], model_input: ModelInput) -> st
 
 
 def estimate(
-    model: Union[str, Path, ModelEntry],
+    model: Union[str, Path, ModelEntry, ModelInput],
     *,
     quant: Optional[str] = None,
     backend: str = "llama.cpp",

@@ -764,6 +764,11 @@ def _choose_types(
         if ftype in (FileType.F32, FileType.F16, FileType.BF16):
             # A float file is what convert_hf_to_gguf writes; natively MXFP4 experts stay MXFP4.
             target = source if source in ("F32", "MXFP4") else info.default_type
+        elif source == "MXFP4":
+            # Already-quantized tensors are not requantized (llama-quantize refuses it without
+            # --allow-requantize): gpt-oss's experts stay MXFP4 in every file type, which is why
+            # published gpt-oss GGUFs of every type are about the same size.
+            target = "MXFP4"
         else:
             target = llama_tensor_get_type(qs, tensor, info.default_type, source)
         chosen.append((tensor, target))

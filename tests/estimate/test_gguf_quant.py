@@ -240,3 +240,14 @@ def test_config_json_round_trip_to_a_file_size():
     }
     size = gguf_weights(model_entry_from_config(config), "Q4_K_M").file_bytes
     assert size == pytest.approx(4_920_739_168, rel=0.001)
+
+
+def test_gpt_oss_experts_stay_mxfp4_in_every_file_type():
+    # llama-quantize does not requantize already-quantized tensors, so gpt-oss's natively MXFP4
+    # experts keep their type whatever the file type; only the rest of the model changes.
+    from sizer.catalog import get_model
+
+    model = get_model("gpt-oss-20b")
+    for ftype in ("Q8_0", "Q4_K_M", "Q2_K"):
+        types = {t.dtype for t in gguf_weights(model, ftype).tensors if "_exps" in t.name and t.name.endswith("weight")}
+        assert types == {"MXFP4"}, ftype

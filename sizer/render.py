@@ -143,7 +143,7 @@ def render_recommendation(recommendation) -> str:
     rows = []
     for o in recommendation.options:
         speed = o.throughput.per_user_tokens_per_s if w.users > 1 else o.throughput.decode_tokens_per_s
-        rows.append([o.rank, o.model, o.group.split()[0], o.backend, o.quant, o.placement, human_bytes(o.memory.total_bytes),
+        rows.append([o.rank, o.model, o.group, o.backend, o.quant, o.placement, human_bytes(o.memory.total_bytes),
                      _speed(speed), f"{o.score:.2f}"])
     lines.append(table(["#", "model", "size", "engine", "quant", "placement", "memory", "tok/s", "score"], rows, align="rllllllrr"))
     best = recommendation.options[0]

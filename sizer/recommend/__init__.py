@@ -399,6 +399,8 @@ def _top(options: list[Option], top: int, named: bool) -> list[Option]:
     per_group: dict[str, list[Option]] = {}
     for option in best_per_model.values():
         per_group.setdefault(option.group, []).append(option)
-    chosen = [o for _, label in SIZE_GROUPS for o in per_group.get(label, [])[:top]]
-    chosen.sort(key=lambda o: o.rank)
+    # Largest size class first: "the best models this machine runs well" starts with the biggest.
+    chosen = [o for _, label in reversed(SIZE_GROUPS) for o in per_group.get(label, [])[:top]]
+    for number, option in enumerate(chosen, 1):
+        option.rank = number
     return chosen

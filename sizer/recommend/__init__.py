@@ -290,7 +290,8 @@ def recommend(
             if machine_reason and ("GPU" in machine_reason or "CUDA" in machine_reason):
                 context.rejected.append(Rejected(model=model.id, backend=engine.name, reason=machine_reason))
                 continue
-            if engine.name == "ollama" and not model.ollama_tag and model_input.source == "catalog":
+            if engine.name == "ollama" and not model.ollama_tag and model_input.source != "gguf":
+                # A local GGUF can be imported with a Modelfile (FROM ./file.gguf); anything else needs a library tag.
                 context.rejected.append(Rejected(model=model.id, backend=engine.name, reason="no Ollama library tag is known for this model"))
                 continue
             found_full_fit = 0

@@ -154,13 +154,17 @@ def plan(
     options.sort(key=lambda o: (o.price_usd is None, o.price_usd or 0.0, -(o.throughput.decode_tokens_per_s or 0.0)))
     for number, option in enumerate(options, 1):
         option.rank = number
-    notes = ["GPU builds assume a host with twice the VRAM in RAM (at least 64 GB); prices are launch/list prices where the catalog has one"]
+    notes = ["prices are launch/list prices where the catalog has one (Apple: the base configuration's only)"]
+    if any(o.kind == "gpu" for o in options):
+        notes.append("GPU builds assume a host with twice the VRAM in RAM (at least 64 GB)")
     return HardwarePlan(model=entry.id, workload=workload, tokens_per_s_target=tokens_per_s, options=options[:top], rejected=rejected, notes=notes)
 
 
 def _hardware_option(spec: str, hardware: HardwareEntry, count: int, best: Option, meets: Optional[bool], users: int,
                      api_price: Optional[float], monthly_tokens: Optional[float], months: int, kwh: float, utilization: float) -> HardwareOption:
     price = hardware.price_usd * count if hardware.price_usd is not None else None
+    if hardware.kind == "apple-silicon" and not spec.endswith(f"@{min(hardware.memory_options_gib):g}"):
+        price = None  # the catalog's Apple price is the base configuration's; more memory costs more
     power = hardware.tdp_w * count if hardware.tdp_w is not None else None
     capacity = best.throughput.aggregate_tokens_per_s or best.throughput.decode_tokens_per_s
     cost = None

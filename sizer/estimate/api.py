@@ -123,6 +123,15 @@ def _catalog_weights(model_id: str, quant: str, weights_format: str) -> Weights:
     return weights
 
 
+def cached_weights(model_input: ModelInput, quant: str, weights_format: str) -> Optional[Weights]:
+    """Weights already known (this process, the disk cache or the shipped table), without computing them."""
+    if model_input.source != "catalog":
+        return None
+    from sizer.estimate import cache
+
+    return cache.get(model_input.entry.id, quant, weights_format)
+
+
 @lru_cache(maxsize=1024)
 def catalog_parameter_counts(model_id: str) -> tuple[int, int]:
     """(total, active) parameters counted from a catalog model's tensors."""

@@ -54,18 +54,26 @@ def _path() -> Optional[Path]:
     return directory / f"weights-{cache_key()}.json" if directory else None
 
 
+SHIPPED_TABLE = Path(__file__).resolve().parent / "weights_table.json"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
 def _load() -> dict[str, dict]:
+    """The shipped table (when built from this very catalog and code) overlaid by the user's cache."""
     global _entries
     if _entries is None:
-        _entries = {}
+        shipped = _read_json(SHIPPED_TABLE)
+        _entries = dict(shipped.get("entries", {})) if shipped.get("key") == cache_key() else {}
         path = _path()
         if path is not None:
-            try:
-                _entries = json.loads(path.read_text())
-            except (OSError, ValueError):
-                _entries = {}
-            if not isinstance(_entries, dict):
-                _entries = {}
+            _entries.update(_read_json(path))
     return _entries
 
 
@@ -122,4 +130,33 @@ def put_params(model_id: str, total: int, active: int) -> None:
     global _dirty
     _load()[f"{model_id}|params"] = [total, active]
     _dirty = True
+
+
+def build_shipped_table() -> int:
+    """Compute the breakdowns the recommender needs for every catalog model and write SHIPPED_TABLE.
+
+    Run after changing data/models.json or a weight rule (tests/estimate/test_cache.py says when):
+    ``python -m sizer.estimate.cache``.  The first `sizer recommend` after installing then reads
+    instead of computing.
+    """
+    from sizer.catalog import model_entries
+    from sizer.estimate.api import ModelInput, _compute_weights
+    from sizer.estimate.tensors import active_parameter_count, parameter_count
+    from sizer.recommend import _ladder
+
+    entries: dict[str, object] = {}
+    for model in model_entries():
+        total, active = parameter_count(model), active_parameter_count(model)
+        entries[f"{model.id}|params"] = [total, active]
+        wanted = {("gguf", q) for engine in ("llama.cpp", "ollama") for q in _ladder(engine, model, total)}
+        wanted |= {("safetensors", q) for engine in ("vllm", "tgi") for q in _ladder(engine, model, total)}
+        for weights_format, quant in sorted(wanted):
+            weights = _compute_weights(ModelInput(model, "catalog"), quant, weights_format)
+            entries[_key(model.id, quant, weights_format)] = asdict(weights)
+    SHIPPED_TABLE.write_text(json.dumps({"key": cache_key(), "entries": entries}, separators=(",", ":"), sort_keys=True) + "\n")
+    return len(entries)
+
+
+if __name__ == "__main__":
+    print(f"{build_shipped_table()} entries written to {SHIPPED_TABLE}")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence, Union
 
 from sizer.errors import InvalidInputError, SizerError
-from sizer.estimate.api import ModelInput, estimate, parameter_counts, resolve_model, weights_for
+from sizer.estimate.api import ModelInput, cached_weights, estimate, parameter_counts, resolve_model, weights_for
 from sizer.estimate.result import Estimate
 from sizer.recommend import quality as quality_table
 from sizer.recommend.result import Option, OptionThroughput, Priority, Recommendation, Rejected, Workload
@@ -303,7 +303,8 @@ def recommend(
                     context.rejected.append(Rejected(model=model.id, backend=engine.name, quant=quant, reason=reason))
                     continue
                 ceiling = _memory_ceiling(machine, engine.weights_format)
-                if model_input.source == "catalog" and weights_lower_bound(params, quant, engine.weights_format) > ceiling:
+                known = cached_weights(model_input, quant, engine.weights_format)
+                if known is None and model_input.source == "catalog" and weights_lower_bound(params, quant, engine.weights_format) > ceiling:
                     context.rejected.append(Rejected(
                         model=model.id, backend=engine.name, quant=quant,
                         reason=f"weights alone are over {weights_lower_bound(params, quant, engine.weights_format) / GIB:.0f} GiB, "

@@ -9,12 +9,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import ClassVar, Optional
 
 from sizer.errors import UnsupportedError
 from sizer.estimate import kv as kvmod
 from sizer.estimate.weights import Weights
 from sizer.types import ModelEntry
+
+class CheckpointServer:
+    """What vLLM and TGI share as engines: a FORMATS table (format -> (--quantization value, lowest
+    compute capability)) that answers which quantizations they take, their flag, and what cannot run."""
+
+    FORMATS: ClassVar[dict[str, tuple[Optional[str], float]]]
+    label: ClassVar[str]
+    unsupported_format: ClassVar[str]  # message for a format it does not load; {quant} is filled in
+
+    def quant_names(self) -> tuple[str, ...]:
+        return tuple(self.FORMATS)
+
+    def quantization_flag(self, quant: str) -> Optional[str]:
+        return self.FORMATS[quant][0]
+
+    def cannot_run(self, model: ModelEntry, quant: str, machine) -> Optional[str]:
+        from sizer.engines.base import gpu_server_cannot_run
+
+        if quant not in self.FORMATS:
+            return self.unsupported_format.format(quant=quant)
+        return gpu_server_cannot_run(self.label, self.FORMATS, quant, machine)
+
+
+def largest_legal_tensor_parallel(model: ModelEntry, upper: int, engine: str) -> int:
+    """The largest tensor-parallel size up to `upper` whose divisibility rules the model meets."""
+    for candidate in range(max(upper, 1), 0, -1):
+        try:
+            check_tensor_parallel(model, candidate, engine)
+        except UnsupportedError:
+            continue
+        return candidate
+    return 1
+
 
 def check_tensor_parallel(model: ModelEntry, tp: int, engine: str) -> None:
     """The divisibility rules that decide which tensor-parallel sizes are legal."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 from sizer.engines import _paged
-from sizer.engines.base import breakdown, gpu_server_cannot_run, Engine, EngineResult, Request, check_positive, gpu_context_bytes, gpus
+from sizer.engines.base import breakdown, Engine, EngineResult, Request, check_positive, gpu_context_bytes, gpus
 from sizer.errors import InvalidInputError, UnsupportedError
 from sizer.estimate.result import DeviceMemory, Settings, Unknown
 from sizer.estimate.weights import Weights
@@ -42,27 +42,18 @@ FORMATS = {
 }
 
 
-class Tgi(Engine, name="tgi"):
+class Tgi(_paged.CheckpointServer, Engine, name="tgi"):
     """Text Generation Inference's launcher (Docker image)."""
 
     label = "TGI"
+    FORMATS = FORMATS
+    unsupported_format = "TGI does not load '{quant}' checkpoints"
     weights_format = "safetensors"
     kv_cache_types = KV_TYPES
     aliases = ("text-generation-inference",)
 
     def default_quant(self, model: ModelEntry) -> str:
         return model.native_quant if model.native_quant in FORMATS else "bf16"
-
-    def quant_names(self) -> tuple[str, ...]:
-        return tuple(FORMATS)
-
-    def quantization_flag(self, quant: str) -> Optional[str]:
-        return FORMATS[quant][0]
-
-    def cannot_run(self, model: ModelEntry, quant: str, machine: Optional[Machine]) -> Optional[str]:
-        if quant not in FORMATS:
-            return f"TGI does not load '{quant}' checkpoints"
-        return gpu_server_cannot_run("TGI", FORMATS, quant, machine)
 
     def resolve(self, model: ModelEntry, request: Request, machine: Optional[Machine]) -> tuple[Settings, list[str]]:
         check_positive("context length", request.ctx, maximum=1 << 24)
@@ -80,13 +71,8 @@ class Tgi(Engine, name="tgi"):
             raise InvalidInputError(f"TGI has no --kv-cache-dtype '{kv_type}'; choose from {', '.join(KV_TYPES)}")
         shards = request.tensor_parallel
         if shards is None:
-            shards = len(machine.hosts[0].accelerators) if machine and machine.hosts[0].accelerators else 1
-            while shards > 1:
-                try:
-                    _paged.check_tensor_parallel(model, shards, "TGI")
-                    break
-                except UnsupportedError:
-                    shards -= 1
+            available = len(machine.hosts[0].accelerators) if machine and machine.hosts[0].accelerators else 1
+            shards = _paged.largest_legal_tensor_parallel(model, available, "TGI")
         _paged.check_tensor_parallel(model, shards, "TGI")
         if machine is not None:
             if len(machine.hosts) > 1:

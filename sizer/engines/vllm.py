@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Optional
 
 from sizer.engines import _paged
-from sizer.engines.base import breakdown, gpu_server_cannot_run, GIB, Engine, EngineResult, Request, check_positive, gpus
+from sizer.engines.base import breakdown, GIB, Engine, EngineResult, Request, check_positive, gpus
 from sizer.errors import InvalidInputError, UnsupportedError
 from sizer.estimate.result import DeviceMemory, Settings, Unknown
 from sizer.estimate.weights import Weights
@@ -70,27 +70,18 @@ def non_torch_bytes(accelerator: Optional[Accelerator], tp: int) -> int:
     return int(base * (NON_TORCH_TP_FACTOR.get(major, 1.0) if tp > 1 and major else 1.0))
 
 
-class Vllm(Engine, name="vllm"):
+class Vllm(_paged.CheckpointServer, Engine, name="vllm"):
     """vLLM's OpenAI-compatible server."""
 
     label = "vLLM"
+    FORMATS = FORMATS
+    unsupported_format = "vLLM 0.33 does not load '{quant}' checkpoints (no GGUF, no bitsandbytes)"
     weights_format = "safetensors"
     kv_cache_types = KV_TYPES
     memory_fraction_default = DEFAULT_GPU_MEMORY_UTILIZATION
 
     def default_quant(self, model: ModelEntry) -> str:
         return model.native_quant or "bf16"
-
-    def quant_names(self) -> tuple[str, ...]:
-        return tuple(FORMATS)
-
-    def quantization_flag(self, quant: str) -> Optional[str]:
-        return FORMATS[quant][0]
-
-    def cannot_run(self, model: ModelEntry, quant: str, machine: Optional[Machine]) -> Optional[str]:
-        if quant not in FORMATS:
-            return f"vLLM 0.33 does not load '{quant}' checkpoints (no GGUF, no bitsandbytes)"
-        return gpu_server_cannot_run("vLLM", FORMATS, quant, machine)
 
     def resolve(self, model: ModelEntry, request: Request, machine: Optional[Machine]) -> tuple[Settings, list[str]]:
         warnings: list[str] = []
@@ -136,15 +127,7 @@ class Vllm(Engine, name="vllm"):
         tp = request.tensor_parallel
         pp = request.pipeline_parallel or (len(hosts) if len(hosts) > 1 else 1)
         if tp is None:
-            tp = 1
-            if machine is not None:
-                for candidate in range(per_host, 0, -1):
-                    try:
-                        _paged.check_tensor_parallel(model, candidate, "vLLM")
-                    except UnsupportedError:
-                        continue
-                    tp = candidate
-                    break
+            tp = _paged.largest_legal_tensor_parallel(model, per_host, "vLLM") if machine is not None else 1
         _paged.check_tensor_parallel(model, tp, "vLLM")
         if pp > model.num_layers:
             raise UnsupportedError(f"vLLM: pipeline-parallel size {pp} exceeds the model's {model.num_layers} layers")

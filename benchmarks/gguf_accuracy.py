@@ -11,7 +11,7 @@ median / worst relative error per quant type. Rows that cannot be checked agains
 
 The row→model facts below are about the *published files*, not tuning: which base architecture a
 fine-tune shares, which uploader used an importance matrix, which official files keep a separate
-output tensor. Each carries its reason.
+output tensor, which llama.cpp revision made the file (:data:`RULES_BY_REPO`). Each carries its reason.
 """
 
 from __future__ import annotations
@@ -96,9 +96,37 @@ IMATRIX_UPLOADERS = ("bartowski/", "unsloth/", "lmstudio-community/")
 SEPARATE_OUTPUT_REPOS = ("Qwen/Qwen2.5-1.5B-Instruct-GGUF", "Qwen/Qwen2.5-3B-Instruct-GGUF",
                          "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF")
 
-#: Every published file here predates llama.cpp PR #19770 (2026), so it was made with the name-based
-#: rules (they differ from the current ones only for fused attn_qkv: Phi-3 / Phi-3.5).
+#: Every published file here predates llama.cpp PR #19770 (2026), so unless RULES_BY_REPO says otherwise it
+#: was made with the name-based rules (they differ from the current ones only for fused attn_qkv: Phi-3 /
+#: Phi-3.5).
 RULES = "name-based"
+
+#: Uploads made by llama.cpp of December 2023, whose get_k_quant_type differed (rules="2023-12"): repo →
+#: (rules, why). The dates come from the rows' sources (verbatim copies of the repos' READMEs).
+#: The Mistral-7B-Instruct-v0.1 files (TheBloke's, gpt4all's Q4_0; the model came out in Sept. 2023) are
+#: older still; no rules of that time are ported, and the name-based ones match those exact-byte rows
+#: (Q4_K_S, Q6_K, Q4_0) to 0.001%, as the 2023-12 rules would (they agree above Q2_K for dense models).
+_MIXTRAL_DEC_2023 = (
+    "README: 'Support for Mixtral was merged into Llama.cpp on December 13th', files 'compatible with "
+    "llama.cpp from December 13th onwards' (per-expert 2-D tensors of that converter)"
+)
+RULES_BY_REPO: dict[str, tuple[str, str]] = {
+    "TheBloke/Mixtral-8x7B-v0.1-GGUF": ("2023-12", _MIXTRAL_DEC_2023),
+    "TheBloke/Mixtral-8x7B-Instruct-v0.1-GGUF": ("2023-12", _MIXTRAL_DEC_2023),
+    "TheBloke/Mistral-7B-Instruct-v0.2-GGUF": (
+        "2023-12",
+        (
+            "the model came out with Mistral's 'La Plateforme' post of 11 Dec 2023 (its card's release link); "
+            "TheBloke's README template is dated 'November 27th 2023'; the LM Studio byte rows are the same files"
+        ),
+    ),
+}
+
+
+def rules_for(row: dict[str, Any]) -> str:
+    """The llama.cpp rules revision that made this row's file (see RULES_BY_REPO)."""
+    return RULES_BY_REPO.get(row["repo"], (RULES, ""))[0]
+
 
 #: File types llama.cpp no longer has (CPU repack variants of Q4_0).
 REMOVED_FTYPES = ("Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8")
@@ -132,15 +160,8 @@ def _model_entries(gt: dict[str, Any]) -> dict[str, tuple[ModelEntry, str]]:
 
 # --------------------------------------------------------------------------- rows
 
-#: Published rows the stock (current or name-based) rules do not reproduce, each with the reason found.
+#: Published rows the stock rules (current, name-based or 2023-12) do not reproduce, each with the reason found.
 KNOWN_DISAGREEMENTS = {
-    "mixtral-8x7b-instruct-v0.1.Q2_K.gguf": "Dec 2023 llama.cpp: per-expert 2-D tensors whose ffn_down kept the base "
-    "type, no 8-expert attn_output bump; with those rules the estimate is 15.65 GB (published 15.64)",
-    "mixtral-8x7b-v0.1.Q2_K.gguf": "as above",
-    "mixtral-8x7b-instruct-v0.1.Q3_K_M.gguf": "as above: 20.37 GB with the Dec 2023 rules (published 20.36)",
-    "mixtral-8x7b-v0.1.Q3_K_M.gguf": "as above",
-    "mistral-7b-instruct-v0.2.Q2_K.gguf": "Dec 2023 Q2_K also made ffn_gate/ffn_up Q3_K (the commented-out 'IK: let's "
-    "remove this' block in llama-quant.cpp): 3.10 GB with that rule (published 3.08)",
     "Phi-3-mini-4k-instruct-q4.gguf": "README figure 2.2 GB; the same mix's exact sizes (LM Studio 2,393,232,096 B, "
     "gpt4all Q4_0) agree with the estimate to 0.01%",
     "Phi-3-mini-4k-instruct-fp16.gguf": "README figure 7.2 GB; an F16 file of 3.82B parameters cannot be smaller than 7.64 GB",
@@ -158,6 +179,7 @@ class RowResult:
     published_bytes: float | None = None
     half_width: float = 0.0  # rounding of the published figure, bytes
     estimate_bytes: int | None = None
+    rules: str = RULES  # llama.cpp rules revision the estimate used
 
     @property
     def rel_error(self) -> float:
@@ -239,10 +261,10 @@ def evaluate(gt: dict[str, Any] | None = None) -> list[RowResult]:
             quant,
             imatrix=True if row["repo"].startswith(IMATRIX_UPLOADERS) else None,
             separate_output=row["repo"] in SEPARATE_OUTPUT_REPOS,
-            rules=RULES,
+            rules=rules_for(row),
         )
         status = "split" if row.get("split") else "checked"
-        results.append(RowResult(row, status, quant, published, half_width, weights.file_bytes))
+        results.append(RowResult(row, status, quant, published, half_width, weights.file_bytes, weights.rules))
     return results
 
 
@@ -262,13 +284,16 @@ def main(argv: list[str] | None = None) -> int:
     results = evaluate()
     checked = [r for r in results if r.status == "checked"]
     if not args.summary:
-        print(f"{'model':44} {'repo':42} {'quant':8} {'published':>15} {'estimate':>15} {'error':>8} {'beyond rounding':>15}")
+        print(
+            f"{'model':44} {'repo':42} {'quant':8} {'rules':10} {'published':>15} {'estimate':>15} {'error':>8} "
+            f"{'beyond rounding':>15}"
+        )
         for r in results:
             if r.status not in ("checked", "split"):
                 continue
             tag = " (split)" if r.status == "split" else ""
             print(
-                f"{r.row['model'][:44]:44} {r.row['repo'][:42]:42} {r.quant:8} {r.published_bytes:15,.0f} "
+                f"{r.row['model'][:44]:44} {r.row['repo'][:42]:42} {r.quant:8} {r.rules:10} {r.published_bytes:15,.0f} "
                 f"{r.estimate_bytes:15,} {r.rel_error:+8.2%} {r.excess_error:15.2%}{tag}"
             )
         print()

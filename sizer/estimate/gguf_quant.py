@@ -8,16 +8,19 @@ Sizes follow from the tensor shapes and these rules alone, so this module ports 
 ``llama_tensor_get_type_impl``, ``tensor_type_fallback``, ``llama_ftype_get_default_type``) and takes
 block sizes from gguf-py's ``GGML_QUANT_SIZES`` rather than copying them.
 
-Two rule revisions are modelled (:class:`QuantRules`): the current category-based one and the
-name-based one of the releases before 2026 that made most published files; they differ only for fused
-``attn_qkv`` (Phi-3/Phi-4) and ``attn_kv_b``. The file size adds an estimated header (metadata and
-tokenizer arrays from the vocabulary size, see :func:`estimate_header_bytes`) and 32-byte alignment.
+Three rule revisions are modelled (:class:`QuantRules`): the current category-based one, the
+name-based one of the releases before 2026 that made most published files (they differ only for fused
+``attn_qkv`` (Phi-3/Phi-4) and ``attn_kv_b``), and ``2023-12``, the ``get_k_quant_type`` of llama.cpp
+in December 2023 (reference: ggerganov/llama.cpp@799a1cb1, the Mixtral merge of 13 Dec 2023, root
+``llama.cpp``), kept in its own section below with the tensor list that era's converter wrote (one 2-D
+tensor per Mixtral expert). The file size adds an estimated header (metadata and tokenizer arrays from
+the vocabulary size, see :func:`estimate_header_bytes`) and 32-byte alignment.
 
 Not ported: user overrides (``--tensor-type``, ``--output-tensor-type``, ``--token-embedding-type``,
 ``--pure``, ``--prune-layers``, ``--keep-split``), the BailingMoE3 restriction of MXFP4_MOE, file types
-outside :class:`FileType` (TQ1_0/TQ2_0, Q1_0/Q2_0, NVFP4), and rules older than the name-based revision
-(late-2023 releases quantized Q2_K's ffn_gate/ffn_up as Q3_K and left per-expert Mixtral tensors at the
-base type). The Falcon branches are ported but unreachable: no catalog family maps to LLM_ARCH_FALCON.
+outside :class:`FileType` (TQ1_0/TQ2_0, Q1_0/Q2_0, NVFP4), and the revisions between December 2023 and
+the name-based one (or before December 2023). The Falcon branches are ported but unreachable: no catalog
+family maps to LLM_ARCH_FALCON.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sizer.estimate.tensors import (
     TensorBytes,
     TensorSpec,
     WeightsBreakdown,
+    layout_for,
     model_tensors,
 )
 from sizer.types import ModelEntry
@@ -392,10 +396,17 @@ class QuantRules(str, Enum):
     names in one if-chain, where only ``attn_v.weight`` got the attn_v bumps and ``attn_qkv`` had its own
     branch (Q3_K_M/Q3_K_L/IQ3_M → Q4_K, Q4_K_M → Q5_K, Q5_K_M → Q6_K on every layer). Files published
     before 2026 were made with the name-based rules; the two agree for models without fused QKV.
+
+    ``2023-12``: ``get_k_quant_type`` of llama.cpp in December 2023 (see :func:`_get_k_quant_type_2023_12`),
+    with that era's converter output: Mixtral's experts as one 2-D tensor each
+    (``blk.N.ffn_gate.E.weight``), which the ``ffn_down.weight`` rule did not match, so they kept the
+    base type; no 8-expert ``attn_output`` bump; Q2_K made ``ffn_gate``/``ffn_up`` (and every ``attn_v``,
+    whatever the GQA) Q3_K. K-quant and legacy file types only, LLAMA architecture only, no imatrix.
     """
 
     CURRENT = "current"
     NAME_BASED = "name-based"
+    DEC_2023 = "2023-12"
 
 
 @dataclass
@@ -649,6 +660,195 @@ def _processing_order(tensors: list[TensorSpec]) -> list[TensorSpec]:
     return sorted(tensors, key=lambda t: (-1 if t.layer is None else t.layer, t.name))
 
 
+# --------------------------------------------------------------------------- llama.cpp of December 2023
+#
+# ``get_k_quant_type`` and its caller in the root ``llama.cpp`` of ggerganov/llama.cpp@799a1cb1 (13 Dec
+# 2023, the Mixtral merge), ported branch for branch and kept apart from the port above: the file types
+# it accepted, the tensors it quantized, its rules, its K-quant fallbacks, and the tensor list of that
+# era's convert.py (Mixtral experts as one 2-D tensor each).
+
+#: ``llama_model_quantize_internal``'s switch: any other file type was "invalid output file type".
+FTYPES_2023_12 = frozenset(
+    {_F.Q4_0, _F.Q4_1, _F.Q5_0, _F.Q5_1, _F.Q8_0, _F.F16, _F.F32, _F.Q2_K, _F.Q3_K_S, _F.Q3_K_M, _F.Q3_K_L,
+     _F.Q4_K_S, _F.Q4_K_M, _F.Q5_K_S, _F.Q5_K_M, _F.Q6_K}
+)
+
+#: ``convert_incompatible_tensor``: a K-quant whose row length is not a multiple of QK_K (256).
+K_FALLBACK_2023_12 = {"Q2_K": "Q4_0", "Q3_K": "Q4_1", "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}
+
+#: ``LLM_TENSOR_FFN_*_EXP`` names of the time (``blk.%d.ffn_gate.%d``), for gguf-py's ``ffn_*_exps``.
+_PER_EXPERT_NAMES_2023_12 = {"ffn_gate_exps": "ffn_gate", "ffn_up_exps": "ffn_up", "ffn_down_exps": "ffn_down"}
+_QK_K = 256
+
+
+def tensors_2023_12(model: ModelEntry) -> list[TensorSpec]:
+    """The tensors convert.py of December 2023 wrote: each 3-D ``ffn_*_exps`` as one 2-D tensor per expert.
+
+    ``blk.N.ffn_gate_exps.weight`` of shape (hidden, width, experts) becomes ``blk.N.ffn_gate.E.weight``
+    of shape (hidden, width) for E = 0 … experts-1 (llama.cpp merged them into 3-D tensors in 2024).
+    Only the LLAMA architecture (Llama, Mistral, Mixtral) is accepted: the later families the catalog
+    holds had no converter then.
+    """
+    if layout_for(model).gguf_arch != "LLAMA":
+        raise InvalidInputError(
+            f"the 2023-12 llama.cpp rules are ported for the LLAMA architecture (Llama, Mistral, Mixtral) only, "
+            f"not {model.architecture!r}"
+        )
+    tensors = []
+    for tensor in model_tensors(model):
+        base, _, suffix = tensor.name.rpartition(".")
+        prefix, _, kind = base.rpartition(".")
+        if kind not in _PER_EXPERT_NAMES_2023_12:
+            tensors.append(tensor)
+            continue
+        *shape, experts = tensor.shape
+        for expert in range(experts):
+            name = f"{prefix}.{_PER_EXPERT_NAMES_2023_12[kind]}.{expert}.{suffix}"
+            tensors.append(TensorSpec(name, tuple(shape), tensor.layer))
+    return tensors
+
+
+def _source_type_2023_12(tensor: TensorSpec, float_type: str) -> str:
+    """convert.py ``type_for_tensor``: 1-D tensors in F32, every other one (the MoE router too) in the out type."""
+    return "F32" if float_type == "F32" or tensor.n_dims < 2 else float_type
+
+
+def _quantizes_2023_12(tensor: TensorSpec) -> bool:
+    """``llama_model_quantize_internal``: 2-D tensors whose name ends in 'weight', except expert gating."""
+    return tensor.name.endswith("weight") and tensor.n_dims == 2 and "ffn_gate_inp.weight" not in tensor.name
+
+
+@dataclass
+class QuantizeState2023:
+    """``quantize_state_internal`` of December 2023: two counters of ``attn_v`` and ``ffn_down`` tensors."""
+
+    model: ModelEntry
+    ftype: FileType
+    n_attention_wv: int  # names containing attn_v.weight or attn_qkv.weight
+    n_feed_forward_w2: int  # names containing ffn_down.weight (not the per-expert blk.N.ffn_down.E.weight)
+    arch_is_falcon: bool = False
+    i_attention_wv: int = 0
+    i_feed_forward_w2: int = 0
+    n_fallback: int = 0
+
+    @property
+    def is_70b(self) -> bool:
+        """``llm_load_hparams``, LLM_ARCH_LLAMA: 80 layers with fewer KV heads than heads is MODEL_70B."""
+        m = self.model
+        return m.num_layers == 80 and m.num_attention_heads != m.num_kv_heads
+
+
+def _get_k_quant_type_2023_12(qs: QuantizeState2023, new_type: str, tensor: TensorSpec) -> str:
+    """``get_k_quant_type`` of ggerganov/llama.cpp@799a1cb1, branch for branch (QK_K = 256 builds).
+
+    Matched by name substring as then: the per-expert ``blk.N.ffn_down.E.weight`` / ``ffn_gate.E.weight``
+    / ``ffn_up.E.weight`` contain neither ``ffn_down.weight`` nor ``ffn_gate.weight`` nor
+    ``ffn_up.weight``, so Mixtral's experts kept the base type in every file type.
+    """
+    name, ftype = tensor.name, qs.ftype
+    n_expert = qs.model.num_experts or 0
+    if name == "output.weight":
+        nx = tensor.shape[0]
+        if qs.arch_is_falcon or nx % _QK_K != 0:
+            new_type = "Q8_0"
+        elif new_type != "Q8_0":
+            new_type = "Q6_K"
+    elif "attn_v.weight" in name:
+        if ftype == _F.Q2_K:
+            new_type = "Q3_K"
+        elif ftype == _F.Q3_K_M:
+            new_type = "Q5_K" if qs.i_attention_wv < 2 else "Q4_K"
+        elif ftype == _F.Q3_K_L:
+            new_type = "Q5_K"
+        elif ftype in (_F.Q4_K_M, _F.Q5_K_M) and use_more_bits(qs.i_attention_wv, qs.n_attention_wv):
+            new_type = "Q6_K"
+        elif ftype == _F.Q4_K_S and qs.i_attention_wv < 4:
+            new_type = "Q5_K"
+        if qs.is_70b and new_type in ("Q3_K", "Q4_K"):
+            new_type = "Q5_K"
+        if n_expert == 8:
+            new_type = "Q8_0"  # "for the 8-expert model, bumping this to Q8_0 trades just ~128MB"
+        qs.i_attention_wv += 1
+    elif "attn_k.weight" in name:
+        if n_expert == 8:
+            new_type = "Q8_0"
+    elif "ffn_down.weight" in name:
+        i, n = qs.i_feed_forward_w2, qs.n_feed_forward_w2
+        if ftype == _F.Q2_K:
+            new_type = "Q3_K"
+        elif ftype == _F.Q3_K_M:
+            if i < 2:
+                new_type = "Q5_K"
+            elif not qs.arch_is_falcon or use_more_bits(i, n):
+                new_type = "Q4_K"
+            else:
+                new_type = "Q3_K"
+        elif ftype == _F.Q3_K_L:
+            new_type = "Q4_K" if qs.arch_is_falcon else "Q5_K"
+        elif ftype == _F.Q4_K_M:
+            if qs.arch_is_falcon:
+                new_type = "Q6_K" if i < 2 else ("Q5_K" if use_more_bits(i, n) else "Q4_K")
+            elif use_more_bits(i, n):
+                new_type = "Q6_K"
+        elif ftype == _F.Q5_K_M and use_more_bits(i, n):
+            new_type = "Q6_K"
+        elif ftype == _F.Q4_K_S and not qs.arch_is_falcon and i < 4:
+            new_type = "Q5_K"
+        qs.i_feed_forward_w2 += 1
+    elif "attn_output.weight" in name:
+        if not qs.arch_is_falcon:
+            if ftype == _F.Q2_K:
+                new_type = "Q3_K"
+            elif ftype == _F.Q3_K_M:
+                new_type = "Q4_K"
+            elif ftype == _F.Q3_K_L:
+                new_type = "Q5_K"
+        elif ftype == _F.Q3_K_L:
+            new_type = "Q4_K"
+    elif "attn_qkv.weight" in name:
+        if ftype in (_F.Q3_K_M, _F.Q3_K_L):
+            new_type = "Q4_K"
+        elif ftype == _F.Q4_K_M:
+            new_type = "Q5_K"
+        elif ftype == _F.Q5_K_M:
+            new_type = "Q6_K"
+    elif ("ffn_gate.weight" in name or "ffn_up.weight" in name) and ftype == _F.Q2_K:
+        new_type = "Q3_K"  # removed in January 2024 ("IK: let's remove this", now commented out)
+
+    if new_type in K_FALLBACK_2023_12 and tensor.shape[0] % _QK_K != 0:
+        new_type = K_FALLBACK_2023_12[new_type]
+        qs.n_fallback += 1
+    return new_type
+
+
+def _choose_types_2023_12(
+    model: ModelEntry, ftype: FileType, tensors: list[TensorSpec], float_type: str
+) -> tuple[list[tuple[TensorSpec, str]], QuantizeState2023]:
+    """Types of the December-2023 file, tensor by tensor in the converter's order.
+
+    The two counters select a fixed number of ``attn_v`` / ``ffn_down`` tensors (the first two, those
+    ``use_more_bits`` picks …); every layer's tensors of one kind share a shape, so the sizes do not
+    depend on which layer each index falls on.
+    """
+    qs = QuantizeState2023(
+        model=model,
+        ftype=ftype,
+        n_attention_wv=sum(1 for t in tensors if "attn_v.weight" in t.name or "attn_qkv.weight" in t.name),
+        n_feed_forward_w2=sum(1 for t in tensors if "ffn_down.weight" in t.name),
+    )
+    default_type = FILE_TYPES[ftype].default_type
+    chosen = []
+    for tensor in tensors:
+        if ftype in (_F.F32, _F.F16):
+            target = _source_type_2023_12(tensor, default_type)  # what convert.py writes (--outtype f32 / f16)
+        elif _quantizes_2023_12(tensor):
+            target = _get_k_quant_type_2023_12(qs, default_type, tensor)
+        else:
+            target = _source_type_2023_12(tensor, float_type)  # kept as converted
+        chosen.append((tensor, target))
+    return chosen, qs
+
+
 # --------------------------------------------------------------------------- GGUF header estimate
 
 
@@ -722,7 +922,7 @@ class GgufWeights(WeightsBreakdown):
 
     ftype: str
     imatrix: bool = Field(description="Whether the rules ran as with an importance matrix (changes a few IQ/Q4_0 choices).")
-    rules: str = Field(description="llama-quant.cpp rules revision applied: current or name-based.")
+    rules: str = Field(description="llama.cpp rules revision applied: current, name-based or 2023-12.")
     header_bytes: int = Field(description="Estimated header: metadata, tokenizer arrays, tensor infos (see estimate_header_bytes).")
     file_bytes: int
     fallback_tensors: int = Field(description="Tensors whose row length forced a 32-wide fallback type.")
@@ -790,8 +990,9 @@ def gguf_weights(
     without one: IQ1/IQ2/IQ3_XXS/IQ3_XS, Q2_K_S), else as given; most community uploads (bartowski,
     unsloth) use one. ``source_float_type``: the type of the converted file the quantizer starts from
     (F16 or BF16; both 2 bytes). ``separate_output``: the file stores an output head even though the
-    model ties it (some official Qwen2.5 GGUFs do). ``rules``: ``current`` or ``name-based`` (the
-    llama.cpp releases before 2026 that made most published files; see :class:`QuantRules`).
+    model ties it (some official Qwen2.5 GGUFs do). ``rules``: ``current``, ``name-based`` (the
+    llama.cpp releases before 2026 that made most published files) or ``2023-12`` (llama.cpp of
+    December 2023, with that era's per-expert MoE tensors); see :class:`QuantRules`.
     """
     ftype = parse_ftype(ftype) if not isinstance(ftype, FileType) else ftype
     try:
@@ -799,15 +1000,27 @@ def gguf_weights(
     except ValueError:
         valid = ", ".join(r.value for r in QuantRules)
         raise InvalidInputError(f"unknown llama.cpp rules revision {rules!r}; valid: {valid}") from None
-    tensors = model_tensors(model)
+    if rules == QuantRules.DEC_2023:
+        if ftype not in FTYPES_2023_12:
+            valid = ", ".join(f.value for f in FileType if f in FTYPES_2023_12)
+            raise InvalidInputError(f"llama.cpp of December 2023 had no file type {ftype.value}; it had: {valid}")
+        if imatrix:
+            raise InvalidInputError("llama.cpp of December 2023 had no importance matrix (imatrix came in January 2024)")
+        imatrix = False
+        tensors = tensors_2023_12(model)
+    else:
+        tensors = model_tensors(model)
     if separate_output and model.tie_word_embeddings:
         embd = next(t for t in tensors if t.name == "token_embd.weight")
         tensors.append(TensorSpec("output.weight", embd.shape, None))
 
-    chosen, qs = _choose_types(model, ftype, tensors, bool(imatrix), source_float_type, rules)
-    if imatrix is None and _requires_imatrix(chosen, ftype):
-        imatrix = True
-        chosen, qs = _choose_types(model, ftype, tensors, True, source_float_type, rules)
+    if rules == QuantRules.DEC_2023:
+        chosen, qs = _choose_types_2023_12(model, ftype, tensors, source_float_type)
+    else:
+        chosen, qs = _choose_types(model, ftype, tensors, bool(imatrix), source_float_type, rules)
+        if imatrix is None and _requires_imatrix(chosen, ftype):
+            imatrix = True
+            chosen, qs = _choose_types(model, ftype, tensors, True, source_float_type, rules)
 
     by_name = {t.name: target for t, target in chosen}
     stored = [

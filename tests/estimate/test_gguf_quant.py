@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import statistics
 import sys
@@ -13,12 +14,14 @@ from sizer.errors import InvalidInputError
 from sizer.estimate.gguf_quant import (
     FALLBACK_TYPES,
     FILE_TYPES,
+    FTYPES_2023_12,
     FileType,
     QuantRules,
     ggml_block_sizes,
     gguf_weights,
     llama_file_type_id,
     parse_ftype,
+    tensors_2023_12,
     use_more_bits,
 )
 from sizer.estimate.hf_config import model_entry_from_config
@@ -182,7 +185,7 @@ def test_rules_revisions_differ_only_for_fused_qkv(models):
     phi = models["Phi-3-mini-4k"]
     assert _types(gguf_weights(phi, "Q3_K_L", rules=QuantRules.CURRENT))["blk.0.attn_qkv.weight"] == "Q5_K"
     assert _types(gguf_weights(phi, "Q3_K_L", rules=QuantRules.NAME_BASED))["blk.0.attn_qkv.weight"] == "Q4_K"
-    with pytest.raises(InvalidInputError, match="unknown llama.cpp rules revision 'old'; valid: current, name-based"):
+    with pytest.raises(InvalidInputError, match="unknown llama.cpp rules revision 'old'; valid: current, name-based, 2023-12"):
         gguf_weights(phi, "Q4_K_M", rules="old")
 
 
@@ -202,6 +205,123 @@ def test_separate_output_adds_an_output_tensor(models):
     tied = gguf_weights(models["Qwen2.5-1.5B"], "Q8_0")
     untied = gguf_weights(models["Qwen2.5-1.5B"], "Q8_0", separate_output=True)
     assert tied.output_bytes == 0 and untied.output_bytes > 0
+
+
+# --------------------------------------------------------------------------- rules of December 2023
+
+
+def test_2023_12_converter_wrote_one_2d_tensor_per_expert(models):
+    mixtral = models["Mixtral-8x7B"]
+    names = {t.name: t for t in tensors_2023_12(mixtral)}
+    assert not any("_exps" in n for n in names)
+    assert names["blk.0.ffn_gate.7.weight"].shape == (4096, 14336)
+    assert names["blk.31.ffn_down.0.weight"].shape == (14336, 4096)
+    assert sum(1 for n in names if ".ffn_up." in n) == 32 * 8
+    # Same parameters as the 3-D layout, and a dense model's list is unchanged.
+    current = gguf_weights(mixtral, "F32").total_bytes
+    assert gguf_weights(mixtral, "F32", rules="2023-12").total_bytes == current
+    assert [t.name for t in tensors_2023_12(models["Llama-3.1-8B"])] == [
+        t.name for t in gguf_weights(models["Llama-3.1-8B"], "F16").tensors
+    ]
+
+
+def test_2023_12_mixtral_experts_keep_the_base_type(models):
+    """get_k_quant_type matched 'ffn_down.weight': the per-expert blk.N.ffn_down.E.weight never did."""
+    q2 = _types(gguf_weights(models["Mixtral-8x7B"], "Q2_K", rules="2023-12"))
+    assert q2["blk.0.ffn_down.3.weight"] == q2["blk.0.ffn_gate.3.weight"] == q2["blk.0.ffn_up.3.weight"] == "Q2_K"
+    assert q2["blk.0.attn_v.weight"] == q2["blk.0.attn_k.weight"] == "Q8_0"  # 8 experts
+    assert q2["blk.0.attn_output.weight"] == "Q3_K"  # no 8-expert Q5_K bump yet
+    assert q2["blk.0.ffn_gate_inp.weight"] == "F16"  # a 2-D router: converted F16, never quantized
+    assert q2["output.weight"] == "Q6_K" and q2["token_embd.weight"] == "Q2_K"
+    q3 = _types(gguf_weights(models["Mixtral-8x7B"], "Q3_K_M", rules="2023-12"))
+    assert q3["blk.0.ffn_down.0.weight"] == "Q3_K" and q3["blk.0.attn_output.weight"] == "Q4_K"
+    assert _types(gguf_weights(models["Mixtral-8x7B"], "Q3_K_M"))["blk.0.ffn_down_exps.weight"] == "Q5_K"
+
+
+def test_2023_12_q2_k_made_ffn_gate_and_up_q3_k(models):
+    mistral = models["Mistral-7B-v0.2 (vocab 32000)"]
+    old = _types(gguf_weights(mistral, "Q2_K", rules="2023-12"))
+    assert {old[f"blk.5.{k}.weight"] for k in ("ffn_gate", "ffn_up", "ffn_down", "attn_output", "attn_v")} == {"Q3_K"}
+    assert old["blk.5.attn_q.weight"] == old["blk.5.attn_k.weight"] == "Q2_K"
+    new = _types(gguf_weights(mistral, "Q2_K"))
+    assert new["blk.5.ffn_gate.weight"] == new["blk.5.ffn_up.weight"] == "Q2_K"
+    assert new["blk.5.attn_v.weight"] == "Q4_K"  # n_gqa 4: a later rule
+    # Above Q2_K the December 2023 mix of a dense 32-layer model is today's.
+    for ftype in ("Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_K_S", "Q4_K_M", "Q5_K_M", "Q6_K", "Q8_0"):
+        assert gguf_weights(mistral, ftype, rules="2023-12").file_bytes == gguf_weights(mistral, ftype).file_bytes
+
+
+def test_2023_12_k_quant_fallbacks_and_limits(models):
+    config = {
+        "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 2880, "intermediate_size": 7680,
+        "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 90, "vocab_size": 32000,
+        "max_position_embeddings": 4096, "tie_word_embeddings": False,
+    }
+    odd = model_entry_from_config(config)  # 2880 is not a multiple of 256
+    weights = gguf_weights(odd, "Q3_K_M", rules="2023-12")
+    types = _types(weights)
+    assert types["output.weight"] == "Q8_0"
+    assert types["blk.1.attn_q.weight"] == "Q4_1"  # Q3_K → Q4_1 then (Q4_0 today)
+    assert types["blk.1.attn_output.weight"] == "Q5_0"  # Q4_K → Q5_0
+    assert weights.fallback_tensors > 0
+    assert _types(gguf_weights(odd, "Q3_K_M"))["blk.1.attn_q.weight"] == "Q4_0"
+    assert FileType.IQ2_XS not in FTYPES_2023_12 and FileType.Q6_K in FTYPES_2023_12
+    with pytest.raises(InvalidInputError, match="December 2023 had no file type IQ2_XS"):
+        gguf_weights(models["Mixtral-8x7B"], "IQ2_XS", rules="2023-12")
+    with pytest.raises(InvalidInputError, match="no importance matrix"):
+        gguf_weights(models["Mixtral-8x7B"], "Q4_K_M", rules="2023-12", imatrix=True)
+    with pytest.raises(InvalidInputError, match="LLAMA architecture"):
+        gguf_weights(models["Qwen3-30B-A3B"], "Q4_K_M", rules="2023-12")
+
+
+#: Files made by llama.cpp of December 2023 that the later rules miss by more than 10%.
+DECEMBER_2023_ROWS = (
+    "mixtral-8x7b-instruct-v0.1.Q2_K.gguf",
+    "mixtral-8x7b-v0.1.Q2_K.gguf",
+    "mixtral-8x7b-instruct-v0.1.Q3_K_M.gguf",
+    "mixtral-8x7b-v0.1.Q3_K_M.gguf",
+    "mistral-7b-instruct-v0.2.Q2_K.gguf",
+)
+
+
+def test_december_2023_uploads_within_one_percent_under_their_rules(bench, models):
+    rows = {r.row["file"]: r for r in bench.evaluate() if r.row["file"] in DECEMBER_2023_ROWS}
+    assert set(rows) == set(DECEMBER_2023_ROWS)
+    for name, r in rows.items():
+        assert r.status == "checked" and r.rules == "2023-12", name
+        assert bench.RULES_BY_REPO[r.row["repo"]][0] == "2023-12"
+        model = models[r.row["model"]]
+        old = gguf_weights(model, r.quant, rules="2023-12").file_bytes
+        assert old == r.estimate_bytes
+        assert abs(old / r.published_bytes - 1) < 0.01, (name, old / r.published_bytes - 1)
+        later = gguf_weights(model, r.quant, rules="current").file_bytes
+        assert abs(later / r.published_bytes - 1) > 0.10, name  # what the 2023-12 rules are for
+
+
+#: rules="current" sizes of every checked or split row outside RULES_BY_REPO, as computed before the
+#: 2023-12 rules were added: (rows, total bytes, sha256 of the "repo/file|unit=bytes" lines in ground-truth
+#: order). Regenerate only for a deliberate change to the current rules or the header estimate.
+CURRENT_RULES_BASELINE = (264, 2_417_763_145_216, "77f5c37f0b0a31e8a89b0e1c619330dcfcb1e5cc27ea8b1765f7cd232820d2a8")
+
+
+def test_current_rules_unchanged_for_every_other_row(bench, models):
+    lines = []
+    for r in bench.evaluate():
+        if r.status not in ("checked", "split") or r.row["repo"] in bench.RULES_BY_REPO:
+            continue
+        assert r.rules == bench.RULES, r.row["file"]
+        model = models[r.row["model"]]
+        kwargs = {
+            "imatrix": True if r.row["repo"].startswith(bench.IMATRIX_UPLOADERS) else None,
+            "separate_output": r.row["repo"] in bench.SEPARATE_OUTPUT_REPOS,
+        }
+        current = gguf_weights(model, r.quant, rules="current", **kwargs).file_bytes
+        # The benchmark's estimate for these rows is the name-based one, as before.
+        assert gguf_weights(model, r.quant, rules=bench.RULES, **kwargs).file_bytes == r.estimate_bytes
+        lines.append(f"{r.row['repo']}/{r.row['file']}|{r.row['unit']}={current}")
+    total = sum(int(line.rsplit("=", 1)[1]) for line in lines)
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    assert (len(lines), total, digest) == CURRENT_RULES_BASELINE
 
 
 # --------------------------------------------------------------------------- published files

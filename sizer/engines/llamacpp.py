@@ -108,11 +108,26 @@ def layer_kv_bytes(model: ModelEntry, layout: Kv, type_k: str, type_v: str) -> l
 F32 = 4
 
 
+# Architectures whose GGUF stores gate and up as one fused ffn_up (2 x n_ff rows): llama.cpp's build
+# (src/llama-model.cpp, LLM_FFN_SWIGLU on the fused tensor) leaves an n_ff-sized block that the
+# graph allocator (ggml-alloc.c, best fit else above the highest block in use) cannot reuse for the
+# logits, so the output stage holds it too.  Measured: Phi-3-mini ub512 with flash attention
+# 90.6 MiB = (n_vocab + n_ff + 2 n_embd) x 512 x 4 (benchmarks/llamacpp_measured.json).
+FUSED_GATE_UP_ARCHITECTURES = frozenset({"phi3"})
+
+
 def _attention_peak(model: ModelEntry, n_kv: int, n_ubatch: int, flash_attn: bool) -> int:
-    activations = 4 * model.hidden_size * n_ubatch * F32
-    if flash_attn:
-        return n_kv * n_ubatch * 2 + activations
-    return model.num_attention_heads * n_kv * n_ubatch * F32 + n_kv * n_ubatch * F32 + activations
+    scores = 0 if flash_attn else model.num_attention_heads * n_kv * n_ubatch * F32
+    mask = n_kv * n_ubatch * (2 if flash_attn else F32)
+    if model.is_mla:
+        # MLA attends in the latent space: q_nope absorbed into the latent (kv_lora_rank per head), the
+        # query concatenated with its RoPE part (kv_lora_rank + rope) and the latent output (kv_lora_rank)
+        # are alive together (models/deepseek2.cpp, build_attn_mha's v_mla branch).  Measured on a
+        # 128-head DeepSeek-V3 shape: 412 MiB with flash attention at ub512 (this gives 404).
+        latent = model.kv_lora_rank or 0
+        per_head = 3 * latent + (model.qk_rope_head_dim or 0)
+        return scores + mask + model.num_attention_heads * per_head * n_ubatch * F32
+    return scores + mask + 4 * model.hidden_size * n_ubatch * F32
 
 
 def _ffn_peak(model: ModelEntry, layer: int, n_ubatch: int) -> int:
@@ -124,7 +139,17 @@ def _ffn_peak(model: ModelEntry, layer: int, n_ubatch: int) -> int:
 
 
 def output_peak(model: ModelEntry, n_ubatch: int) -> int:
-    return model.vocab_size * n_ubatch * F32 + model.hidden_size * n_ubatch * F32
+    """The output stage: f32 logits for a whole ubatch, plus what is alive beside them.
+
+    Two n_embd x n_ubatch tensors at the current build (the last layer's rows gathered by
+    inp_out_ids, which llama-graph.cpp now always builds, and the normed input): Llama-3.2-1B on the
+    CPU 258.5 MiB = (128256 + 2 x 2048) x 512 x 4, and every shape in benchmarks/llamacpp_measured.json.
+    Builds of early 2025 logged one (Qwen2.5-3B, CUDA, build 4701: 300.75 MiB), 1.3% below this.
+    """
+    alive = model.vocab_size + 2 * model.hidden_size
+    if model.architecture in FUSED_GATE_UP_ARCHITECTURES:
+        alive += model.intermediate_size
+    return alive * n_ubatch * F32
 
 
 def layer_compute_peak(model: ModelEntry, layer: int, layout: Kv, n_ubatch: int, flash_attn: bool) -> int:

@@ -965,9 +965,11 @@ def _choose_types(
             # A float file is what convert_hf_to_gguf writes; natively MXFP4 experts stay MXFP4.
             target = source if source in ("F32", "MXFP4") else info.default_type
         elif source == "MXFP4":
-            # Already-quantized tensors are not requantized (llama-quantize refuses it without
-            # --allow-requantize): gpt-oss's experts stay MXFP4 in every file type, which is why
-            # published gpt-oss GGUFs of every type are about the same size.
+            # gpt-oss's natively MXFP4 experts stay MXFP4 in the published files of every type (bartowski's
+            # and unsloth's pages say so, and their sizes barely differ between types).  Stock
+            # llama-quantize would not make such a file by itself: it refuses to requantize MXFP4
+            # ("requantizing from type mxfp4 is disabled", llama-quant.cpp), so they are made with
+            # per-tensor type overrides; with --allow-requantize the experts would take the file type.
             target = "MXFP4"
         else:
             target = llama_tensor_get_type(qs, tensor, info.default_type, source)

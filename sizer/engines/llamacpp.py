@@ -336,26 +336,27 @@ class _Plan:
         used = {d for d in layer_devices(self.model.num_layers, gpu_layers, self.split) if d is not None}
         return "multi-gpu" if len(used) > 1 else "gpu"
 
-    def place(self, gpu_layers: int) -> list[DeviceMemory]:
+    def _terms(self, gpu_layers: int) -> tuple[list[dict[str, int]], list[int], int]:
+        """Memory terms of each device (the last one is the CPU) for -ngl gpu_layers."""
         model, weights, settings = self.model, self.weights, self.settings
         n_layer = model.num_layers
         ubatch = settings.n_ubatch or DEFAULT_N_UBATCH
         owners = layer_devices(n_layer, gpu_layers, self.split if self.accelerators else [])
         count = len(self.accelerators)
-        per: list[dict[str, int]] = [dict() for _ in range(count + 1)]  # last = CPU
+        slots = [count if owner is None else owner for owner in owners]
         layers_on = [0] * (count + 1)
+        layer_weights = [0] * (count + 1)
+        kv_cache = [0] * (count + 1)
         peaks = [0] * (count + 1)
-
-        def slot(owner: Optional[int]) -> int:
-            return count if owner is None else owner
-
         for il in range(n_layer):
-            d = slot(owners[il])
+            d = slots[il]
             layers_on[d] += 1
-            per[d]["weights_layers"] = per[d].get("weights_layers", 0) + weights.layer_bytes[il]
-            per[d]["kv_cache"] = per[d].get("kv_cache", 0) + self.kv_per_layer[il]
-            peaks[d] = max(peaks[d], self.layer_peaks[il])
-        out = slot(owners[n_layer])
+            layer_weights[d] += weights.layer_bytes[il]
+            kv_cache[d] += self.kv_per_layer[il]
+            if self.layer_peaks[il] > peaks[d]:
+                peaks[d] = self.layer_peaks[il]
+        per: list[dict[str, int]] = [{"weights_layers": layer_weights[d], "kv_cache": kv_cache[d]} for d in range(count + 1)]
+        out = slots[n_layer]
         per[out]["weights_output"] = weights.output_head_bytes if out != count else weights.output_bytes
         peaks[out] = max(peaks[out], output_peak(model, ubatch))
         # The input embeddings always stay in host memory (llama_model::load_tensors: input layer on CPU).
@@ -363,8 +364,7 @@ class _Plan:
         if weights.other_bytes:
             per[count]["weights_unused_layers"] = weights.other_bytes
         if self.state_bytes:
-            holder = slot(owners[n_layer - 1])
-            per[holder]["recurrent_state"] = self.state_bytes
+            per[slots[n_layer - 1]]["recurrent_state"] = self.state_bytes
         for d in range(count):
             if layers_on[d] or out == d:
                 per[d]["compute"] = peaks[d]
@@ -374,31 +374,47 @@ class _Plan:
             host_compute = max(host_compute, peaks[count])
         per[count]["compute"] = host_compute
         per[count]["output_buffer"] = output_buffer_bytes(model, settings.parallel)
+        return per, layers_on, out
 
+    def _gpu_headrooms(self, gpu_layers: int) -> list[Optional[int]]:
+        """Free bytes each GPU in use keeps (None where its capacity is unknown), without building records."""
+        per, layers_on, out = self._terms(gpu_layers)
+        count = len(self.accelerators)
+        cpu_total = sum(per[count].values())
+        headrooms = []
+        for d in range(count):
+            if not (layers_on[d] or out == d):
+                continue
+            capacity = self._capacity(d, cpu_total)
+            headrooms.append(None if capacity is None else capacity - sum(per[d].values()))
+        return headrooms
+
+    def _capacity(self, d: int, cpu_total: int) -> Optional[int]:
+        """A GPU's capacity; on unified memory also what the CPU side leaves of the shared RAM."""
+        capacity = device_capacity(self.accelerators[d])
+        if self.unified and capacity is not None and self.host and self.host.memory.usable_bytes:
+            shared = (self.host.memory.available_bytes or self.host.memory.usable_bytes) - cpu_total
+            capacity = min(capacity, shared)
+        return capacity
+
+    def place(self, gpu_layers: int) -> list[DeviceMemory]:
+        per, layers_on, out = self._terms(gpu_layers)
+        count = len(self.accelerators)
+        cpu_total = sum(per[count].values())
         devices = []
         for d in range(count + 1):
             terms = {f"{k}_bytes": v for k, v in per[d].items() if v}
             if d < count:
+                if not (layers_on[d] or out == d):
+                    continue
                 accelerator = self.accelerators[d]
                 name = f"{device_prefix(accelerator)}{accelerator.index}"
                 kind = "unified" if accelerator.unified_memory else "gpu"
-                capacity = device_capacity(accelerator)
-                if not (layers_on[d] or out == d):
-                    continue
+                capacity = self._capacity(d, cpu_total)
             else:
-                name, kind, capacity = "cpu", "cpu", self.cpu_capacity
-                if self.unified:
-                    # Apple: the CPU side lives in the same RAM; what the GPU wires is bounded by its own limit.
-                    kind = "unified"
+                # Apple: the CPU side lives in the same RAM as the GPU's (whose own limit is its working set).
+                name, kind, capacity = "cpu", "unified" if self.unified else "cpu", self.cpu_capacity
             devices.append(_device(name, self._name(d), kind, layers_on[d], terms, capacity))
-        if self.unified and len(devices) == 2 and self.host and self.host.memory.usable_bytes:
-            # Both sides share one pool: the GPU part must also leave room for the CPU part.
-            gpu, cpu = devices
-            shared = (self.host.memory.available_bytes or self.host.memory.usable_bytes) - cpu.total_bytes
-            if gpu.capacity_bytes is not None:
-                gpu.capacity_bytes = min(gpu.capacity_bytes, shared)
-                gpu.headroom_bytes = gpu.capacity_bytes - gpu.total_bytes
-                gpu.fits = gpu.headroom_bytes >= 0
         return devices
 
     def _name(self, d: int) -> Optional[str]:
@@ -411,28 +427,20 @@ class _Plan:
 
         GPU memory only grows with -ngl, so a binary search finds the same answer as trying each value.
         """
-        n_layer = self.model.num_layers
         if not self.accelerators:
             return 0, self.place(0)
 
-        def fits(devices: list[DeviceMemory]) -> bool:
-            return all(
-                d.capacity_bytes is None or d.total_bytes + FIT_TARGET_BYTES <= d.capacity_bytes
-                for d in devices
-                if d.device != "cpu"
-            )
+        def fits(gpu_layers: int) -> bool:
+            return all(h is None or h >= FIT_TARGET_BYTES for h in self._gpu_headrooms(gpu_layers))
 
-        best, best_devices = 0, None
-        low, high = 1, n_layer + 1
+        best, low, high = 0, 1, self.model.num_layers + 1
         while low <= high:
             middle = (low + high) // 2
-            devices = self.place(middle)
-            if fits(devices):
-                best, best_devices = middle, devices
-                low = middle + 1
+            if fits(middle):
+                best, low = middle, middle + 1
             else:
                 high = middle - 1
-        return best, best_devices if best_devices is not None else self.place(0)
+        return best, self.place(best)
 
 
 def _device(name: str, hardware: Optional[str], kind: str, layers: int, terms: dict[str, int], capacity: Optional[int]) -> DeviceMemory:

@@ -108,6 +108,9 @@ def layer_kv_bytes(model: ModelEntry, layout: Kv, type_k: str, type_v: str) -> l
 F32 = 4
 
 
+# Backends with ggml-cuda's memory pool (CUDA, and ROCm through HIP); Metal and the CPU have none.
+CUDA_POOL_VENDORS = frozenset({"nvidia", "amd"})
+
 # Architectures whose GGUF stores gate and up as one fused ffn_up (2 x n_ff rows): llama.cpp's build
 # (src/llama-model.cpp, LLM_FFN_SWIGLU on the fused tensor) leaves an n_ff-sized block that the
 # graph allocator (ggml-alloc.c, best fit else above the highest block in use) cannot reuse for the
@@ -136,6 +139,27 @@ def _ffn_peak(model: ModelEntry, layer: int, n_ubatch: int) -> int:
         shared_width = model.shared_expert_intermediate_size or (model.moe_intermediate_size or 0) * model.num_shared_experts
         return routed + 2 * shared_width * n_ubatch * F32
     return 2 * model.intermediate_size * n_ubatch * F32
+
+
+def cuda_pool_peak(model: ModelEntry, layer: int, layout: Kv, n_ubatch: int, flash_attn: bool, type_k: str, type_v: str) -> int:
+    """Scratch the CUDA backend takes from its memory pool while a prompt runs, beyond the compute buffer.
+
+    ggml-cuda.cu, ggml_cuda_mul_mat_batched_cublas: without flash attention the softmaxed scores
+    (f32) are converted to f16 in the pool for the KQ x V GEMM, n_head x n_kv x n_ubatch x 2 bytes;
+    with flash attention and a quantized cache, one layer's K and V are converted to f16 there.  The
+    pool keeps its peak, so this is held from the first long prompt on: why Qwen3-32B at 45k context on
+    2x RTX 3090 loads and then runs out of memory (runtime_logs lcpp-qwen3-32b-q5km-2x3090-ctx-sweep).
+    """
+    if model.layer_kind(layer) == "L":
+        return 0
+    cells = layer_cells(model, layer, layout)
+    n_kv = cells // layout.streams if layout.streams > 1 else cells
+    if not flash_attn:
+        return model.num_attention_heads * n_kv * n_ubatch * 2
+    if kvmod.is_quantized_cache(type_k) or kvmod.is_quantized_cache(type_v):
+        shape = kvmod.layer_cache_shapes(model)[layer]
+        return n_kv * (shape.k_elements + shape.v_elements) * 2
+    return 0
 
 
 def output_peak(model: ModelEntry, n_ubatch: int) -> int:
@@ -315,6 +339,10 @@ class _Plan:
         self.kv_per_layer = layer_kv_bytes(model, layout, settings.kv_type_k, settings.kv_type_v)
         ubatch = settings.n_ubatch or DEFAULT_N_UBATCH
         self.layer_peaks = [layer_compute_peak(model, il, layout, ubatch, bool(settings.flash_attn)) for il in range(model.num_layers)]
+        self.pool_peaks = [
+            cuda_pool_peak(model, il, layout, ubatch, bool(settings.flash_attn), settings.kv_type_k, settings.kv_type_v)
+            for il in range(model.num_layers)
+        ]
         self.state_bytes = kvmod.linear_state_bytes(model, settings.parallel)
         capacities = [device_capacity(a) for a in accelerators]
         # llama.cpp's default --tensor-split is each device's free memory.
@@ -348,6 +376,7 @@ class _Plan:
         layer_weights = [0] * (count + 1)
         kv_cache = [0] * (count + 1)
         peaks = [0] * (count + 1)
+        pools = [0] * (count + 1)
         for il in range(n_layer):
             d = slots[il]
             layers_on[d] += 1
@@ -355,6 +384,8 @@ class _Plan:
             kv_cache[d] += self.kv_per_layer[il]
             if self.layer_peaks[il] > peaks[d]:
                 peaks[d] = self.layer_peaks[il]
+            if self.pool_peaks[il] > pools[d]:
+                pools[d] = self.pool_peaks[il]
         per: list[dict[str, int]] = [{"weights_layers": layer_weights[d], "kv_cache": kv_cache[d]} for d in range(count + 1)]
         out = slots[n_layer]
         per[out]["weights_output"] = weights.output_head_bytes if out != count else weights.output_bytes
@@ -369,6 +400,8 @@ class _Plan:
             if layers_on[d] or out == d:
                 per[d]["compute"] = peaks[d]
                 per[d]["gpu_context"] = gpu_context_bytes(self.accelerators[d])
+                if self.accelerators[d].vendor in CUDA_POOL_VENDORS:
+                    per[d]["cuda_pool"] = pools[d]
         host_compute = host_input_bytes(model, self.layout, ubatch)
         if layers_on[count] or out == count or not self.accelerators:
             host_compute = max(host_compute, peaks[count])
@@ -446,7 +479,7 @@ class _Plan:
 def _device(name: str, hardware: Optional[str], kind: str, layers: int, terms: dict[str, int], capacity: Optional[int]) -> DeviceMemory:
     weights = sum(v for k, v in terms.items() if k.startswith("weights_"))
     kv_cache = terms.get("kv_cache_bytes", 0) + terms.get("recurrent_state_bytes", 0)
-    compute = terms.get("compute_bytes", 0) + terms.get("output_buffer_bytes", 0)
+    compute = terms.get("compute_bytes", 0) + terms.get("output_buffer_bytes", 0) + terms.get("cuda_pool_bytes", 0)
     overhead = terms.get("gpu_context_bytes", 0)
     total = weights + kv_cache + compute + overhead
     headroom = capacity - total if capacity is not None else None

@@ -183,3 +183,33 @@ def test_layer_split_follows_the_tensor_split_proportions():
     # 12/28 KV layers across two GPUs in the Command-R record came from proportions like 12:29.
     devices = llamacpp.layer_devices(40, 41, [12, 29])
     assert devices.count(0) == 12 and devices.count(1) == 29
+
+
+# --------------------------------------------------------------------------- whole-GPU totals
+
+
+SWEEP = "lcpp-qwen3-32b-q5km-2x3090-ctx-sweep"
+
+
+def qwen3_32b_on_two_3090s(ctx: int):
+    from sizer.estimate.api import estimate
+
+    return estimate("qwen3-32b", quant="Q5_K_M", hardware="2xrtx-3090@128", ctx=ctx, flash_attn=False, gpu_layers=65)
+
+
+def test_gpu_totals_of_the_context_sweep_within_five_percent_median():
+    measured = record("llama_cpp", SWEEP)["measured"]
+    errors = []
+    for ctx, key in ((32768, "VRAM @32k"), (40960, "VRAM @40k")):
+        gib_read = float(measured[key].strip("~").split("GB")[0])
+        total = sum(d.total_bytes for d in qwen3_32b_on_two_3090s(ctx).memory.devices if d.device != "cpu")
+        errors.append(abs(total / (gib_read * 2**30) - 1))
+    import statistics
+
+    assert statistics.median(errors) < 0.05 and max(errors) < 0.10
+
+
+@pytest.mark.parametrize(("ctx", "fits"), [(32768, True), (40960, True), (46080, False), (49152, False)])
+def test_the_cuda_pool_decides_which_contexts_run(ctx, fits):
+    # The record: 32k and 40k run; 45k loads but runs out of memory during inference; 48k fails to load.
+    assert qwen3_32b_on_two_3090s(ctx).fits is fits

@@ -108,6 +108,24 @@ def layer_kv_bytes(model: ModelEntry, layout: Kv, type_k: str, type_v: str) -> l
 F32 = 4
 
 
+# ggml-cpu/repack.cpp (ggml_repack_get_optimal_repack_type) on x86: weights of these types that a
+# MUL_MAT / MUL_MAT_ID uses, with rows a multiple of 8, move into an interleaved CPU_REPACK buffer
+# (Q2_K only with AVX-512).  Measured with llama.cpp 0c1e570 on an AVX2/AVX-512 EPYC: the rule
+# reproduces every CPU_REPACK buffer in benchmarks/llamacpp_measured.json.  The bytes move, they are
+# not added (without mmap CPU + CPU_REPACK = the tensor data; with mmap the repacked tensors' file
+# pages stay as reclaimable page cache).  ARM's repack types are not modelled.
+REPACK_TYPES_X86 = {"avx2": frozenset({"Q4_0", "Q4_K", "IQ4_NL", "MXFP4"}), "avx512f": frozenset({"Q2_K"})}
+
+
+def cpu_repack_bytes(weights: Weights, features: list[str], cpu_layer_share: float) -> Optional[int]:
+    """Weight bytes llama.cpp repacks for the CPU's layers; None where the rule is not known (ARM)."""
+    if "avx2" not in features:
+        return None if ("neon" in features or "asimd" in features) else 0
+    types = set().union(*(REPACK_TYPES_X86[f] for f in REPACK_TYPES_X86 if f in features))
+    total = sum(size for ggml_type, size in weights.repackable_bytes if ggml_type in types)
+    return int(total * cpu_layer_share)
+
+
 # Backends with ggml-cuda's memory pool (CUDA, and ROCm through HIP); Metal and the CPU have none.
 CUDA_POOL_VENDORS = frozenset({"nvidia", "amd"})
 
@@ -407,19 +425,23 @@ class _Plan:
             host_compute = max(host_compute, peaks[count])
         per[count]["compute"] = host_compute
         per[count]["output_buffer"] = output_buffer_bytes(model, settings.parallel)
+        if layers_on[count] and self.host is not None and weights.format == "gguf":
+            repack = cpu_repack_bytes(weights, self.host.cpu.features, layers_on[count] / n_layer)
+            if repack:
+                per[count]["cpu_repack"] = repack  # informational: part of weights_layers, moved not added
         return per, layers_on, out
 
     def _gpu_headrooms(self, gpu_layers: int) -> list[Optional[int]]:
         """Free bytes each GPU in use keeps (None where its capacity is unknown), without building records."""
         per, layers_on, out = self._terms(gpu_layers)
         count = len(self.accelerators)
-        cpu_total = sum(per[count].values())
+        cpu_total = _device_total(per[count])
         headrooms = []
         for d in range(count):
             if not (layers_on[d] or out == d):
                 continue
             capacity = self._capacity(d, cpu_total)
-            headrooms.append(None if capacity is None else capacity - sum(per[d].values()))
+            headrooms.append(None if capacity is None else capacity - _device_total(per[d]))
         return headrooms
 
     def _capacity(self, d: int, cpu_total: int) -> Optional[int]:
@@ -433,7 +455,7 @@ class _Plan:
     def place(self, gpu_layers: int) -> list[DeviceMemory]:
         per, layers_on, out = self._terms(gpu_layers)
         count = len(self.accelerators)
-        cpu_total = sum(per[count].values())
+        cpu_total = _device_total(per[count])
         devices = []
         for d in range(count + 1):
             terms = {f"{k}_bytes": v for k, v in per[d].items() if v}
@@ -474,6 +496,13 @@ class _Plan:
             else:
                 high = middle - 1
         return best, self.place(best)
+
+
+INFORMATIONAL_TERMS = frozenset({"cpu_repack"})
+
+
+def _device_total(terms: dict[str, int]) -> int:
+    return sum(v for k, v in terms.items() if k not in INFORMATIONAL_TERMS)
 
 
 def _device(name: str, hardware: Optional[str], kind: str, layers: int, terms: dict[str, int], capacity: Optional[int]) -> DeviceMemory:

@@ -62,7 +62,20 @@ def resolve_model(spec: Union[str, Path, ModelEntry]) -> ModelInput:
     return ModelInput(get_model(text), "catalog")
 
 
-def _weights_from_breakdown(tensors, quant: str, fmt: str, model: ModelEntry, *, exact: bool, header_bytes: int = 0) -> Weights:
+def _repackable(rows) -> tuple[tuple[str, int], ...]:
+    """Bytes per type of layer matrix weights a CPU backend could repack: (name, type, bytes, shape) rows."""
+    totals: dict[str, int] = {}
+    for name, ggml_type, size, shape in rows:
+        if not name.startswith("blk.") or not name.endswith(".weight"):
+            continue
+        if len(shape) != (3 if "_exps." in name else 2) or shape[1] % 8:
+            continue
+        totals[ggml_type] = totals.get(ggml_type, 0) + size
+    return tuple(sorted(totals.items()))
+
+
+def _weights_from_breakdown(tensors, quant: str, fmt: str, model: ModelEntry, *, exact: bool, header_bytes: int = 0,
+                            repackable: tuple[tuple[str, int], ...] = ()) -> Weights:
     """Turn (name, bytes, layer) triples into the per-layer split engines place."""
     layer_bytes = [0] * model.num_layers
     expert_bytes = [0] * model.num_layers
@@ -98,6 +111,7 @@ def _weights_from_breakdown(tensors, quant: str, fmt: str, model: ModelEntry, *,
         tied_embeddings=tied,
         exact=exact,
         header_bytes=header_bytes,
+        repackable_bytes=repackable,
     )
 
 
@@ -163,13 +177,20 @@ def _compute_weights(model_input: ModelInput, quant: str, weights_format: str) -
         if weights_format != "gguf":
             raise UnsupportedError(f"{header.file_name} is a GGUF file; this backend loads safetensors checkpoints")
         tensors = [(t.name, t.n_bytes, _layer_of(t.name)) for t in header.tensors]
-        return _weights_from_breakdown(tensors, header.file_type or quant, "gguf", model, exact=True, header_bytes=header.header_bytes)
+        repackable = _repackable((t.name, t.type_name, t.n_bytes, t.shape) for t in header.tensors)
+        return _weights_from_breakdown(tensors, header.file_type or quant, "gguf", model, exact=True, header_bytes=header.header_bytes,
+                                       repackable=repackable)
     if weights_format == "gguf":
         from sizer.estimate.gguf_quant import gguf_weights
 
         breakdown = gguf_weights(model, quant)
         tensors = [(t.name, t.bytes, t.layer) for t in breakdown.tensors]
-        return _weights_from_breakdown(tensors, breakdown.ftype, "gguf", model, exact=False, header_bytes=breakdown.header_bytes)
+        from sizer.estimate.tensors import model_tensors
+
+        shapes = {t.name: t.shape for t in model_tensors(model)}
+        repackable = _repackable((t.name, t.dtype, t.bytes, shapes.get(t.name, ())) for t in breakdown.tensors)
+        return _weights_from_breakdown(tensors, breakdown.ftype, "gguf", model, exact=False, header_bytes=breakdown.header_bytes,
+                                       repackable=repackable)
     from sizer.estimate.formats import checkpoint_weights
 
     breakdown = checkpoint_weights(model, quant)

@@ -23,7 +23,7 @@ from sizer import __version__
 from sizer.estimate.weights import Weights
 
 # The modules whose code decides a weight breakdown.
-_RULE_MODULES = ("tensors.py", "gguf_quant.py", "formats.py", "weights.py", "hf_config.py")
+_RULE_MODULES = ("tensors.py", "gguf_quant.py", "formats.py", "weights.py", "hf_config.py", "api.py")
 
 _entries: Optional[dict[str, dict]] = None
 _dirty = False
@@ -86,9 +86,14 @@ def get(model_id: str, quant: str, weights_format: str) -> Optional[Weights]:
     if record is None:
         return None
     try:
-        return Weights(**{k: tuple(v) if isinstance(v, list) else v for k, v in record.items()})
+        return Weights(**{k: _tuples(v) for k, v in record.items()})
     except TypeError:
         return None
+
+
+def _tuples(value):
+    """JSON lists back into the tuples the frozen record holds (nested for repackable_bytes)."""
+    return tuple(_tuples(item) for item in value) if isinstance(value, list) else value
 
 
 def put(model_id: str, quant: str, weights_format: str, weights: Weights) -> None:

@@ -37,7 +37,11 @@ class DeviceMemory(BaseModel):
     )
     headroom_bytes: Optional[int] = Field(default=None, description="capacity - total; negative when it does not fit.")
     fits: Optional[bool] = None
-    terms: dict[str, int] = Field(default_factory=dict, description="Finer terms that make up the four sums (engine-specific names).")
+    terms: dict[str, int] = Field(
+        default_factory=dict,
+        description="Finer terms that make up the four sums (engine-specific names); cpu_repack_bytes is informational: "
+        "the part of the weights llama.cpp moves into a repacked CPU buffer, already inside weights_bytes.",
+    )
 
 
 class MemoryBreakdown(BaseModel):

@@ -26,6 +26,9 @@ class Weights:
     tied_embeddings: bool = False
     exact: bool = False  # True when read from a real file's header
     header_bytes: int = 0  # GGUF metadata (tokenizer…) in the file, not loaded as tensors
+    # Bytes per ggml type of the repeating layers' matrix weights whose shape a CPU backend can repack
+    # (2-D, or 3-D experts; rows a multiple of 8): which types it repacks is the engine's business.
+    repackable_bytes: tuple[tuple[str, int], ...] = ()
 
     @property
     def total_bytes(self) -> int:

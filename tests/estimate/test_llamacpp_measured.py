@@ -224,3 +224,19 @@ def test_llama_cpp_reproduces_the_record(request, tmp_path):
         for run in fresh["runs"]:
             old = recorded[lm.setting_label(run["settings"]) + run["ftype"]]
             assert (run["kv_buffer_mib"], run["compute_buffer_mib"]) == (old["kv_buffer_mib"], old["compute_buffer_mib"])
+
+
+# --------------------------------------------------------------------------- CPU repack
+
+
+@pytest.mark.parametrize(("case", "f"), files())
+def test_cpu_repack_term_matches_the_logged_cpu_repack_buffer(case, f):
+    from sizer.engines.llamacpp import cpu_repack_bytes
+    from sizer.estimate.api import ModelInput, weights_for
+
+    if f.get("allow_requantize"):
+        pytest.skip("made with --allow-requantize: not the mix sizer sizes")
+    measured = f["model_buffers_no_mmap_mib"].get("CPU_REPACK", 0.0) * MIB
+    weights = weights_for(ModelInput(reduced(case), "custom"), f["ftype"], "gguf")
+    features = ["avx2", "avx512f"]  # the EPYC the record was measured on (benchmarks/llamacpp_measure.py)
+    assert cpu_repack_bytes(weights, features, 1.0) == pytest.approx(measured, rel=0.005, abs=MIB)

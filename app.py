@@ -31,7 +31,7 @@ from sizer.errors import InvalidInputError, SizerError
 from sizer.estimate.api import ModelInput, catalog_parameter_counts, estimate, resolve_model
 from sizer.estimate.result import Estimate
 from sizer.hardware_spec import parse_hardware_spec
-from sizer.recommend import LADDERS, recommend
+from sizer.recommend import ladder_columns, recommend
 from sizer.recommend.plan import plan as plan_hardware
 from sizer.recommend.result import HardwarePlan, Option, Recommendation
 from sizer.types import Accelerator, Cpu, HardwareEntry, Host, Machine, ModelEntry, SystemMemory
@@ -247,14 +247,7 @@ def fit_status(result: Estimate) -> str:
 
 def quant_columns(engine: str, models: list[ModelEntry]) -> list[str]:
     """Heat map columns: the quantizations the recommender walks for this engine (16-bit GGUF first)."""
-    columns = list(LADDERS[engine])
-    if engine in ("llama.cpp", "ollama"):
-        columns = ["F16", *columns]
-        if any(m.native_quant == "mxfp4" for m in models):
-            columns.append("MXFP4_MOE")
-    elif engine == "vllm" and any(m.native_quant == "mxfp4" for m in models):
-        columns.append("mxfp4")
-    return columns
+    return ladder_columns(engine, models)
 
 
 def option_label(option: Option, users: int) -> str:

@@ -23,6 +23,14 @@ class CheckpointServer:
     FORMATS: ClassVar[dict[str, tuple[Optional[str], float]]]
     label: ClassVar[str]
     unsupported_format: ClassVar[str]  # message for a format it does not load; {quant} is filled in
+    LADDER: ClassVar[tuple[str, ...]] = ("bf16", "fp8", "awq", "gptq")
+    KV_FALLBACKS: ClassVar[tuple[dict, ...]] = ({"kv_type": "fp8"},)
+    W8A8_FP8: ClassVar[bool] = True
+
+    def recommendation_reasons(self, model: ModelEntry, placement: Optional[str], users: int, many_users: bool) -> list[str]:
+        if many_users:
+            return [f"{users} users: continuous batching with a paged KV cache is what {self.label} is built for"]
+        return []
 
     def quant_names(self) -> tuple[str, ...]:
         return tuple(self.FORMATS)

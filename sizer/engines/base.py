@@ -81,6 +81,35 @@ class Engine:
         """Why this engine cannot run this model/quant on this machine, or None."""
         return None
 
+    # --- what the recommender walks ---------------------------------------------------
+    # Quantizations to try, best quality first; a model's native format replaces the ladder
+    # (gpt-oss ships MXFP4) and small models also try 16-bit.  Each engine module sets these.
+    LADDER: ClassVar[tuple[str, ...]] = ()
+    NATIVE_LADDERS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    SMALL_MODEL_EXTRA: ClassVar[tuple[str, ...]] = ()
+    # Settings to try when the defaults do not fit (a quantized KV cache), in order.
+    KV_FALLBACKS: ClassVar[tuple[dict, ...]] = ()
+    # Ranking nudge for what the engine is built for: (one or a few users, many users).
+    FIT_BONUS: ClassVar[tuple[float, float]] = (0.0, 0.0)
+    # Only models with a known library tag (or a local GGUF) can be run.
+    NEEDS_LIBRARY_TAG: ClassVar[bool] = False
+    # FP8 runs as W8A8 (needs compute capability 8.9 to gain anything).
+    W8A8_FP8: ClassVar[bool] = False
+
+    def quant_ladder(self, model: ModelEntry, params: int, small_model_params: float) -> tuple[str, ...]:
+        if model.native_quant in self.NATIVE_LADDERS:
+            return self.NATIVE_LADDERS[model.native_quant]
+        ladder = self.LADDER
+        if model.native_quant and model.native_quant in ladder:
+            ladder = (model.native_quant,) + tuple(q for q in ladder if q not in ("bf16", model.native_quant))
+        if params < small_model_params:
+            ladder = self.SMALL_MODEL_EXTRA + ladder
+        return ladder
+
+    def recommendation_reasons(self, model: ModelEntry, placement: Optional[str], users: int, many_users: bool) -> list[str]:
+        """What this engine brings to a plan, in a sentence or two."""
+        return []
+
     # --- memory ---------------------------------------------------------------------
     def estimate(self, model: ModelEntry, weights: Weights, request: Request, machine: Optional[Machine]) -> EngineResult:
         raise NotImplementedError

@@ -252,8 +252,18 @@ class LlamaCpp(Engine, name="llama.cpp"):
     kv_cache_types = KV_TYPES
     aliases = ("llamacpp", "llama-cpp", "llama-server", "llama_cpp")
 
+    # The file types published GGUF repos carry, best first.
+    LADDER = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS", "Q3_K_M", "IQ3_M", "IQ2_M")
+    NATIVE_LADDERS = {"mxfp4": ("MXFP4_MOE",)}
+    SMALL_MODEL_EXTRA = ("F16",)
+    KV_FALLBACKS = ({"kv_type": "q8_0", "flash_attn": True},)
+    FIT_BONUS = (0.03, 0.0)
+
     def default_quant(self, model: ModelEntry) -> str:
         return "MXFP4_MOE" if model.native_quant == "mxfp4" else "Q4_K_M"
+
+    def recommendation_reasons(self, model: ModelEntry, placement: Optional[str], users: int, many_users: bool) -> list[str]:
+        return ["llama-server takes the exact -ngl this plan computed"] if placement == "partial-offload" else []
 
     def quant_names(self) -> tuple[str, ...]:
         return GGUF_QUANTS

@@ -29,6 +29,13 @@ class Ollama(LlamaCpp, name="ollama"):
     label = "Ollama"
     kv_cache_types = KV_TYPES
     aliases = ()
+    # The tags Ollama's library offers for a model (q8_0, q6_K, q5_K_M, q4_K_M, q3_K_M, q2_K).
+    LADDER = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K")
+    FIT_BONUS = (0.04, 0.0)
+    NEEDS_LIBRARY_TAG = True
+
+    def recommendation_reasons(self, model: ModelEntry, placement: Optional[str], users: int, many_users: bool) -> list[str]:
+        return [f"simplest to run: `ollama run {model.ollama_tag}` (llama.cpp underneath)"] if model.ollama_tag else []
 
     def default_ctx(self, model: ModelEntry, machine: Optional[Machine]) -> int:
         vram = 0

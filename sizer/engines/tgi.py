@@ -47,7 +47,14 @@ class Tgi(_paged.CheckpointServer, Engine, name="tgi"):
 
     label = "TGI"
     FORMATS = FORMATS
+    NATIVE_LADDERS = {"mxfp4": ()}  # TGI has no MXFP4 kernels
+    FIT_BONUS = (0.0, 0.08)
     unsupported_format = "TGI does not load '{quant}' checkpoints"
+
+    def recommendation_reasons(self, model: ModelEntry, placement: Optional[str], users: int, many_users: bool) -> list[str]:
+        return super().recommendation_reasons(model, placement, users, many_users) + [
+            "TGI is in maintenance mode upstream; prefer vLLM for new deployments"
+        ]
     weights_format = "safetensors"
     kv_cache_types = KV_TYPES
     aliases = ("text-generation-inference",)

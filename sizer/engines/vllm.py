@@ -75,6 +75,8 @@ class Vllm(_paged.CheckpointServer, Engine, name="vllm"):
 
     label = "vLLM"
     FORMATS = FORMATS
+    NATIVE_LADDERS = {"mxfp4": ("mxfp4",)}
+    FIT_BONUS = (0.0, 0.15)
     unsupported_format = "vLLM 0.33 does not load '{quant}' checkpoints (no GGUF, no bitsandbytes)"
     weights_format = "safetensors"
     kv_cache_types = KV_TYPES

@@ -147,14 +147,15 @@ def build_shipped_table() -> int:
     from sizer.catalog import model_entries
     from sizer.estimate.api import ModelInput, _compute_weights
     from sizer.estimate.tensors import active_parameter_count, parameter_count
-    from sizer.recommend import _ladder
+    from sizer.engines.base import engine_names, get_engine
+    from sizer.recommend import SMALL_MODEL_F16
 
     entries: dict[str, object] = {}
     for model in model_entries():
         total, active = parameter_count(model), active_parameter_count(model)
         entries[f"{model.id}|params"] = [total, active]
-        wanted = {("gguf", q) for engine in ("llama.cpp", "ollama") for q in _ladder(engine, model, total)}
-        wanted |= {("safetensors", q) for engine in ("vllm", "tgi") for q in _ladder(engine, model, total)}
+        engines = [get_engine(name) for name in engine_names()]
+        wanted = {(e.weights_format, q) for e in engines for q in e.quant_ladder(model, total, SMALL_MODEL_F16)}
         for weights_format, quant in sorted(wanted):
             weights = _compute_weights(ModelInput(model, "catalog"), quant, weights_format)
             entries[_key(model.id, quant, weights_format)] = asdict(weights)

@@ -19,15 +19,6 @@ from sizer.types import Machine, ModelEntry
 
 GIB = 2**30
 
-# Quantization ladders the recommender walks, best quality first.  llama.cpp's are the file types
-# published GGUF repos carry; Ollama's are the tags its library offers (q8_0, q6_K, q5_K_M, q4_K_M,
-# q3_K_M, q2_K: see the tags page of any library model).
-LADDERS = {
-    "llama.cpp": ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "IQ4_XS", "Q3_K_M", "IQ3_M", "IQ2_M"),
-    "ollama": ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K"),
-    "vllm": ("bf16", "fp8", "awq", "gptq"),
-    "tgi": ("bf16", "fp8", "awq", "gptq"),
-}
 SMALL_MODEL_F16 = 4e9  # below this, 16-bit GGUF is worth offering: the weights are small anyway
 
 # sizer's headroom policy for system RAM: what the OS, the desktop and the engine's own process need
@@ -73,15 +64,15 @@ def _machine(hardware: Union[str, Machine, None]) -> tuple[Machine, str]:
     return parse_hardware_spec(spec), spec
 
 
-def _ladder(engine_name: str, model: ModelEntry, params: int) -> Sequence[str]:
-    if model.native_quant == "mxfp4":
-        return {"llama.cpp": ("MXFP4_MOE",), "ollama": ("MXFP4_MOE",), "vllm": ("mxfp4",), "tgi": ()}[engine_name]
-    ladder = LADDERS[engine_name]
-    if model.native_quant == "fp8" and engine_name in ("vllm", "tgi"):
-        ladder = ("fp8",) + tuple(q for q in ladder if q not in ("bf16", "fp8"))
-    if engine_name in ("llama.cpp", "ollama") and params < SMALL_MODEL_F16:
-        ladder = ("F16",) + ladder
-    return ladder
+def ladder_columns(engine_name: str, models: Iterable[ModelEntry]) -> list[str]:
+    """Every quantization the recommender may try with this engine for these models (heat-map columns)."""
+    from sizer.engines.base import get_engine
+
+    engine = get_engine(engine_name)
+    columns = [*engine.SMALL_MODEL_EXTRA, *engine.LADDER]
+    for native in sorted({m.native_quant for m in models if m.native_quant}):
+        columns += [q for q in engine.NATIVE_LADDERS.get(native, ()) if q not in columns]
+    return columns
 
 
 # Bytes per parameter of the checkpoint formats' packed weights (before scales and 16-bit leftovers).
@@ -138,38 +129,33 @@ def _policy_problem(result: Estimate, machine: Machine, workload: Workload) -> O
     return None
 
 
-def _attempts(engine_name: str) -> Sequence[dict]:
-    """Settings to try in order until one fits: the default KV cache, then a quantized one."""
-    if engine_name in ("llama.cpp", "ollama"):
-        return ({}, {"kv_type": "q8_0", "flash_attn": True})
-    if engine_name in ("vllm", "tgi"):
-        return ({}, {"kv_type": "fp8"})
-    return ({},)
+def _try(model_input: ModelInput, engine, quant: str, ctx: _Context) -> tuple[Optional[Estimate], Optional[str]]:
+    """The engine's defaults, else its fallback settings (a quantized KV cache): the first that fits.
 
-
-def _try(model_input: ModelInput, engine_name: str, quant: str, ctx: _Context) -> tuple[Optional[Estimate], Optional[str]]:
-    """The first setting that fits, or why none does."""
+    For a paged engine whose pool holds fewer sequences than the users, a fallback that holds more is
+    taken too.
+    """
     workload = ctx.workload
+    chosen: Optional[Estimate] = None
     last_problem = None
-    for extra in _attempts(engine_name):
+    for extra in ({}, *engine.KV_FALLBACKS):
         try:
-            result = estimate(model_input, quant=quant, backend=engine_name, hardware=ctx.machine, ctx=workload.ctx, parallel=workload.users, **extra)
+            result = estimate(model_input, quant=quant, backend=engine.name, hardware=ctx.machine, ctx=workload.ctx,
+                              parallel=workload.users, **extra)
         except SizerError as exc:
-            return None, str(exc)
+            if chosen is None and not extra:
+                return None, str(exc)
+            continue
         problem = _policy_problem(result, ctx.machine, workload)
-        if problem is None:
-            if engine_name in ("vllm", "tgi") and result.memory.max_concurrency is not None and result.memory.max_concurrency < workload.users and not extra:
-                last_problem = f"KV pool holds {result.memory.max_concurrency:.1f} of {workload.users} sequences"
-                better = None
-                try:
-                    better = estimate(model_input, quant=quant, backend=engine_name, hardware=ctx.machine, ctx=workload.ctx, parallel=workload.users, kv_type="fp8")
-                except SizerError:
-                    pass
-                if better is not None and _policy_problem(better, ctx.machine, workload) is None and (better.memory.max_concurrency or 0) > result.memory.max_concurrency:
-                    return better, None
-            return result, None
-        last_problem = problem
-    return None, last_problem
+        if problem is not None:
+            last_problem = problem
+            continue
+        concurrency = result.memory.max_concurrency
+        if chosen is None or (concurrency or 0) > (chosen.memory.max_concurrency or 0):
+            chosen = result
+        if concurrency is None or concurrency >= workload.users:
+            break
+    return (chosen, None) if chosen is not None else (None, last_problem)
 
 
 def _headroom(result: Estimate) -> Optional[int]:
@@ -196,19 +182,16 @@ def _throughput(result: Estimate, model_input: ModelInput, machine: Machine, use
     return out
 
 
-def _score(option_quality: Optional[float], per_user: Optional[float], engine_name: str, workload: Workload) -> float:
+def _score(option_quality: Optional[float], per_user: Optional[float], engine, workload: Workload) -> float:
     quality_weight, speed_weight = PRIORITY_WEIGHTS[workload.prefer]
     quality_score = option_quality if option_quality is not None else 0.5
     speed_score = min(1.0, (per_user or 0.0) / COMFORTABLE_TOKENS_PER_S)
-    fit = 0.0
-    if workload.users >= SERVING_USERS:
-        fit = {"vllm": 0.15, "tgi": 0.08}.get(engine_name, 0.0)
-    else:
-        fit = {"ollama": 0.04, "llama.cpp": 0.03}.get(engine_name, 0.0)
+    few_users_bonus, many_users_bonus = engine.FIT_BONUS
+    fit = many_users_bonus if workload.users >= SERVING_USERS else few_users_bonus
     return round(quality_weight * quality_score + speed_weight * speed_score + fit, 4)
 
 
-def _reasons(result: Estimate, engine_name: str, model: ModelEntry, machine: Machine, workload: Workload, throughput: OptionThroughput, quality_text: Optional[str]) -> list[str]:
+def _reasons(result: Estimate, engine, model: ModelEntry, machine: Machine, workload: Workload, throughput: OptionThroughput, quality_text: Optional[str]) -> list[str]:
     reasons: list[str] = []
     memory = result.memory
     gpu_devices = [d for d in memory.devices if d.device != "cpu" and (d.layers or d.weights_bytes)]
@@ -233,14 +216,7 @@ def _reasons(result: Estimate, engine_name: str, model: ModelEntry, machine: Mac
         reasons.append(
             f"paged KV pool: {memory.kv_capacity_tokens:,} tokens = {memory.max_concurrency:.1f} sequences of {workload.ctx:,}"
         )
-    if engine_name in ("vllm", "tgi") and workload.users >= SERVING_USERS:
-        reasons.append(f"{workload.users} users: continuous batching with a paged KV cache is what {engine_name} is built for")
-    if engine_name == "ollama" and model.ollama_tag:
-        reasons.append(f"simplest to run: `ollama run {model.ollama_tag}` (llama.cpp underneath)")
-    if engine_name == "llama.cpp" and placement == "partial-offload":
-        reasons.append("llama-server takes the exact -ngl this plan computed")
-    if engine_name == "tgi":
-        reasons.append("TGI is in maintenance mode upstream; prefer vLLM for new deployments")
+    reasons += engine.recommendation_reasons(model, placement, workload.users, workload.users >= SERVING_USERS)
     if throughput.decode_tokens_per_s:
         reasons.append(f"about {throughput.decode_tokens_per_s:.0f} tokens/s for one user")
     if throughput.per_user_tokens_per_s and workload.users > 1:
@@ -290,14 +266,14 @@ def recommend(
             if machine_reason and ("GPU" in machine_reason or "CUDA" in machine_reason):
                 context.rejected.append(Rejected(model=model.id, backend=engine.name, reason=machine_reason))
                 continue
-            if engine.name == "ollama" and not model.ollama_tag and model_input.source != "gguf":
+            if engine.NEEDS_LIBRARY_TAG and not model.ollama_tag and model_input.source != "gguf":
                 # A local GGUF can be imported with a Modelfile (FROM ./file.gguf); anything else needs a library tag.
-                context.rejected.append(Rejected(model=model.id, backend=engine.name, reason="no Ollama library tag is known for this model"))
+                context.rejected.append(Rejected(model=model.id, backend=engine.name, reason=f"no {engine.label} library tag is known for this model"))
                 continue
             found_full_fit = 0
-            for quant in _ladder(engine.name, model, params):
+            for quant in engine.quant_ladder(model, params, SMALL_MODEL_F16):
                 reason = engine.cannot_run(model, quant, machine)
-                if reason is None and engine.name in ("vllm", "tgi") and quant == "fp8":
+                if reason is None and engine.W8A8_FP8 and quant == "fp8":
                     reason = _fp8_compute_reason(machine)
                 if reason:
                     context.rejected.append(Rejected(model=model.id, backend=engine.name, quant=quant, reason=reason))
@@ -322,11 +298,11 @@ def recommend(
                         reason=f"weights alone are {weights.total_bytes / GIB:.1f} GiB, more than the {ceiling / GIB:.1f} GiB {engine.name} can hold here",
                     ))
                     continue
-                result, problem = _try(model_input, engine.name, quant, context)
+                result, problem = _try(model_input, engine, quant, context)
                 if result is None:
                     context.rejected.append(Rejected(model=model.id, backend=engine.name, quant=quant, reason=problem or "does not fit"))
                     continue
-                options.append(_option(result, model_input, engine.name, params, machine, workload))
+                options.append(_option(result, model_input, engine, params, machine, workload))
                 if result.placement in ("gpu", "multi-gpu", "multi-node", "unified-memory"):
                     found_full_fit += 1
                     if found_full_fit >= 2:  # lower quants only trade quality for a little speed
@@ -349,7 +325,7 @@ def _fp8_compute_reason(machine: Machine) -> Optional[str]:
     return None
 
 
-def _option(result: Estimate, model_input: ModelInput, engine_name: str, params: int, machine: Machine, workload: Workload) -> Option:
+def _option(result: Estimate, model_input: ModelInput, engine, params: int, machine: Machine, workload: Workload) -> Option:
     model = model_input.entry
     throughput = _throughput(result, model_input, machine, workload.users)
     quant_quality = quality_table.lookup(result.quant)
@@ -360,7 +336,7 @@ def _option(result: Estimate, model_input: ModelInput, engine_name: str, params:
         model_name=model.name,
         params_b=round(params / 1e9, 2),
         group=size_group(params),
-        backend=engine_name,
+        backend=engine.name,
         quant=result.quant,
         weights_format=result.weights_format,
         fits=True,
@@ -370,8 +346,8 @@ def _option(result: Estimate, model_input: ModelInput, engine_name: str, params:
         headroom_bytes=_headroom(result),
         throughput=throughput,
         quality=quant_quality,
-        score=_score(quality_table.score(result.quant), per_user, engine_name, workload),
-        reasons=_reasons(result, engine_name, model, machine, workload, throughput, quant_quality.summary if quant_quality else None),
+        score=_score(quality_table.score(result.quant), per_user, engine, workload),
+        reasons=_reasons(result, engine, model, machine, workload, throughput, quant_quality.summary if quant_quality else None),
         warnings=result.warnings,
     )
 
